@@ -1,0 +1,18 @@
+# Compiler flags shared by every target: warnings, -Werror on request, sanitizers on request.
+set(HB_WARNING_FLAGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+    -Wformat=2 -Wvla -Wno-unused-parameter)
+if(HB_WERROR)
+  list(APPEND HB_WARNING_FLAGS -Werror)
+endif()
+add_compile_definitions(_POSIX_C_SOURCE=200809L)
+
+if(HB_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# hb_target_warnings(target): the project's warnings on one of its own targets.
+function(hb_target_warnings target)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C>:${HB_WARNING_FLAGS}>)
+endfunction()

@@ -1,0 +1,212 @@
+/* order.c - order statistics: sorting, selection and percentiles of double arrays.
+ *
+ * Sorting is an LSD radix sort over the IEEE-754 bit pattern (flipped so that unsigned order is
+ * numeric order): 6 passes of 11 bits, skipping passes whose digit is constant. It is several
+ * times faster than qsort on the 10^4..10^6 samples a benchmark keeps. Selection is quickselect
+ * with median-of-three pivots that gives up and sorts the range when its pivots keep failing,
+ * so the worst case stays O(n log n).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats_internal.h"
+
+static inline uint64_t key_of(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return (u >> 63) ? ~u : (u | 0x8000000000000000ull);
+}
+
+static inline double double_of(uint64_t k)
+{
+    uint64_t u = (k >> 63) ? (k & 0x7fffffffffffffffull) : ~k;
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static void insertion_sort(double *x, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        double v = x[i];
+        size_t j = i;
+        while (j > 0 && x[j - 1] > v) {
+            x[j] = x[j - 1];
+            j--;
+        }
+        x[j] = v;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define RADIX_BITS 11
+#define RADIX_SIZE (1u << RADIX_BITS)
+#define RADIX_PASSES 6
+
+void hb_sort_doubles(double *x, size_t n)
+{
+    if (n < 64) {
+        insertion_sort(x, n);
+        return;
+    }
+    uint64_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    size_t(*hist)[RADIX_SIZE] = calloc(RADIX_PASSES, sizeof *hist);
+    if (!a || !b || !hist) {
+        free(a), free(b), free(hist);
+        qsort(x, n, sizeof *x, cmp_double);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = key_of(x[i]);
+        a[i] = k;
+        for (int p = 0; p < RADIX_PASSES; p++)
+            hist[p][(k >> (p * RADIX_BITS)) & (RADIX_SIZE - 1)]++;
+    }
+    for (int p = 0; p < RADIX_PASSES; p++) {
+        size_t *h = hist[p];
+        unsigned shift = (unsigned)(p * RADIX_BITS);
+        if (h[(a[0] >> shift) & (RADIX_SIZE - 1)] == n) continue; /* one digit value: no-op */
+        size_t sum = 0;
+        for (size_t d = 0; d < RADIX_SIZE; d++) {
+            size_t c = h[d];
+            h[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) b[h[(a[i] >> shift) & (RADIX_SIZE - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < n; i++) x[i] = double_of(a[i]);
+    free(a), free(b), free(hist);
+}
+
+static inline void swap_d(double *x, ptrdiff_t i, ptrdiff_t j)
+{
+    double t = x[i];
+    x[i] = x[j];
+    x[j] = t;
+}
+
+void hb__select(double *x, size_t lo_, size_t hi_, size_t k_)
+{
+    ptrdiff_t lo = (ptrdiff_t)lo_, hi = (ptrdiff_t)hi_, k = (ptrdiff_t)k_;
+    int budget = 8;
+    for (size_t m = hi_ - lo_ + 1; m > 1; m >>= 1) budget += 2;
+    while (hi > lo) {
+        if (hi - lo < 16) {
+            insertion_sort(x + lo, (size_t)(hi - lo + 1));
+            return;
+        }
+        if (budget-- == 0) {
+            hb_sort_doubles(x + lo, (size_t)(hi - lo + 1));
+            return;
+        }
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        if (x[mid] < x[lo]) swap_d(x, mid, lo);
+        if (x[hi] < x[lo]) swap_d(x, hi, lo);
+        if (x[hi] < x[mid]) swap_d(x, hi, mid);
+        double pivot = x[mid];
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (x[i] < pivot) i++;
+            while (x[j] > pivot) j--;
+            if (i <= j) {
+                swap_d(x, i, j);
+                i++;
+                j--;
+            }
+        }
+        /* now x[lo..j] <= pivot <= x[i..hi], and x[j+1..i-1] == pivot */
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+static void multiselect_range(double *x, size_t lo, size_t hi, const size_t *r, size_t nr)
+{
+    while (nr > 0 && lo < hi) {
+        if (hi - lo < 32) {
+            insertion_sort(x + lo, hi - lo + 1);
+            return;
+        }
+        size_t m = nr / 2, k = r[m];
+        hb__select(x, lo, hi, k);
+        if (m > 0) multiselect_range(x, lo, k - 1, r, m); /* r[0] >= lo, so k > lo here */
+        lo = k + 1;
+        r += m + 1;
+        nr -= m + 1;
+    }
+}
+
+void hb__multiselect(double *x, size_t n, const size_t *ranks, size_t nranks)
+{
+    if (n == 0) return;
+    multiselect_range(x, 0, n - 1, ranks, nranks);
+}
+
+double hb_percentile_sorted(const double *s, size_t n, double p)
+{
+    if (n == 0) return NAN;
+    double h = (double)(n - 1) * (p / 100.0);
+    if (h <= 0) return s[0];
+    if (h >= (double)(n - 1)) return s[n - 1];
+    size_t lo = (size_t)floor(h);
+    return hb__lerp(s[lo], s[lo + 1], h - (double)lo);
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+#define MAX_PCT_BATCH 64
+
+void hb__percentiles_inplace(double *x, size_t n, const double *p, size_t np, double *out)
+{
+    for (size_t start = 0; start < np; start += MAX_PCT_BATCH / 2) {
+        size_t cnt = np - start < MAX_PCT_BATCH / 2 ? np - start : MAX_PCT_BATCH / 2;
+        size_t ranks[MAX_PCT_BATCH], nr = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            double h = (double)(n - 1) * (p[start + i] / 100.0);
+            size_t lo = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
+            ranks[nr++] = lo;
+            if (lo + 1 < n) ranks[nr++] = lo + 1;
+        }
+        qsort(ranks, nr, sizeof *ranks, cmp_size);
+        size_t u = 0;
+        for (size_t i = 0; i < nr; i++)
+            if (u == 0 || ranks[u - 1] != ranks[i]) ranks[u++] = ranks[i];
+        hb__multiselect(x, n, ranks, u);
+        /* x[lo] and x[lo + 1] are now the order statistics hb_percentile_sorted reads */
+        for (size_t i = 0; i < cnt; i++) out[start + i] = hb_percentile_sorted(x, n, p[start + i]);
+    }
+}
+
+hb_status hb_percentiles(const double *x, size_t n, const double *p, size_t np, double *out,
+                         hb_error *err)
+{
+    hb_status st = hb_check_samples(x, n, 1, "data", err);
+    if (st) return st;
+    for (size_t i = 0; i < np; i++)
+        if (!(p[i] >= 0 && p[i] <= 100))
+            return hb_fail(err, HB_ERR_INVALID, "percentile %g is outside [0, 100]", p[i]);
+    double *w = malloc(n * sizeof *w);
+    if (!w) return hb_fail(err, HB_ERR_NOMEM, "cannot allocate %zu samples", n);
+    memcpy(w, x, n * sizeof *w);
+    hb__percentiles_inplace(w, n, p, np, out);
+    free(w);
+    return HB_OK;
+}
