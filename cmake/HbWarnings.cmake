@@ -16,3 +16,12 @@ endif()
 function(hb_target_warnings target)
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C>:${HB_WARNING_FLAGS}>)
 endfunction()
+
+# Fuzz builds instrument all code for coverage; the fuzz target itself links libFuzzer's main.
+if(HB_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "HB_FUZZ needs clang (configure with CC=clang)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

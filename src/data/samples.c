@@ -150,10 +150,73 @@ static void join_names(char **names, size_t n, char *buf, size_t size)
     }
 }
 
+static size_t count_records(const char *text)
+{
+    size_t n = 0;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        const char *p = line;
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (p != end && *p && *p != '#' && *p != '\n') n++;
+        if (!end) break;
+        line = end + 1;
+    }
+    return n;
+}
+
+/* A file whose only record is numbers ("1 2 3" or "1,2,3") is a list of samples. */
+static hb_status parse_single_record(char *text, char delim, const char *name, hb_samples *out,
+                                     hb_error *err)
+{
+    char *cursor = text, *line;
+    size_t lineno = 0;
+    while ((line = next_line(&cursor)) && is_skipped(line)) lineno++;
+    lineno++;
+    char **cells = malloc(MAX_CELLS * sizeof *cells);
+    if (!cells) return hb_fail(err, HB_ERR_NOMEM, "%s: out of memory", name);
+    size_t nc = split_cells(line, delim, cells, MAX_CELLS);
+    hb_status st = HB_OK;
+    double *v = malloc((nc ? nc : 1) * sizeof *v);
+    if (nc > MAX_CELLS)
+        st = hb_fail(err, HB_ERR_PARSE, "%s:%zu: %zu values, at most %d in one line", name,
+                     lineno, nc, MAX_CELLS);
+    else if (!v)
+        st = hb_fail(err, HB_ERR_NOMEM, "%s: out of memory", name);
+    for (size_t i = 0; !st && i < nc; i++) {
+        int kind = parse_number(cells[i], &v[i]);
+        if (kind != 1)
+            st = hb_fail(err, HB_ERR_PARSE, "%s:%zu: value %zu, '%.48s', %s", name, lineno,
+                         i + 1, cells[i], kind == 2 ? "is not a finite number" : "is not a number");
+    }
+    free(cells);
+    if (st) {
+        free(v);
+        return st;
+    }
+    out->values = v;
+    out->n = nc;
+    return HB_OK;
+}
+
 static hb_status parse_delimited(char *text, const char *name, const char *column,
                                  hb_samples *out, hb_error *err)
 {
     char delim = choose_delim(text);
+    if (!column && count_records(text) == 1) {
+        /* one record: a list of numbers, unless it is a header with no data under it */
+        char *copy = strdup(text), *cur = copy, *line;
+        bool header_only = false;
+        if (!copy) return hb_fail(err, HB_ERR_NOMEM, "%s: out of memory", name);
+        while ((line = next_line(&cur)) && is_skipped(line)) {}
+        char *cells[8];
+        double tmp;
+        if (line && split_cells(line, delim, cells, 8) >= 1 && !parse_number(cells[0], &tmp) &&
+            strchr("+-.0123456789", cells[0][0]) == NULL)
+            header_only = true;
+        free(copy);
+        if (header_only) return hb_fail(err, HB_ERR_DATA, "%s: no samples (only a header)", name);
+        return parse_single_record(text, delim, name, out, err);
+    }
     char *cursor = text, *line;
     char **cells = malloc(MAX_CELLS * sizeof *cells);
     char **header = NULL;

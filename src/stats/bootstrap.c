@@ -1,11 +1,13 @@
 /* bootstrap.c - bootstrap confidence intervals (percentile and BCa) of a percentile or the mean.
  *
- * See bootstrap_internal.h for how resamples are represented. The BCa interval follows Efron &
+ * See bootstrap_internal.h for how resamples are represented; a percentile of an unpaired sample
+ * is drawn by binomial descent (stat_by_descent), which needs no per-observation draws. The BCa interval follows Efron &
  * Tibshirani (1993) eq. 14.14 with the jackknife acceleration of eq. 14.15, computed the way
  * scipy.stats.bootstrap does (z0 from the mid-rank share of the bootstrap values at the estimate)
  * so the two can be compared. The jackknife of a percentile needs no resampling: removing the
  * observation at sorted position i shifts the order statistics above i down by one.
  */
+#include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,56 @@ static double stat_from_counts(const hb_boot_sample *s, const uint32_t *counts, 
     return hb__lerp(v1, s->sorted[j], t);
 }
 
+/* Sorted position of order statistic r (0-based) of a resample of m draws spread uniformly over
+ * the cells [lo, hi), by binomial descent: the number of draws that land in the left half of a
+ * range is Binomial(m, left share), and given it the two halves are independent resamples of
+ * their own. Following the half that holds rank r takes about log2(n) binomial draws instead of
+ * n uniform ones, and gives exactly the distribution of drawing all n indices and counting. */
+static size_t descend(gsl_rng *g, size_t lo, size_t hi, size_t m, size_t r)
+{
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        size_t k = gsl_ran_binomial(g, (double)(mid - lo) / (double)(hi - lo), (unsigned)m);
+        if (r < k) {
+            hi = mid;
+            m = k;
+        } else {
+            lo = mid;
+            m -= k;
+            r -= k;
+        }
+    }
+    return lo;
+}
+
+/* The percentile statistic of one resample of s by descent: order statistics r1 and r1 + 1
+ * share their path until they part, then each finishes alone. */
+static double stat_by_descent(gsl_rng *g, const hb_boot_sample *s)
+{
+    size_t n = s->n;
+    double h = (double)(n - 1) * (s->pct / 100.0);
+    size_t r1 = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
+    double t = h - (double)r1;
+    if (t <= 0 || r1 + 1 >= n) return s->sorted[descend(g, 0, n, n, r1)];
+    size_t lo = 0, hi = n, m = n, r = r1;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        size_t k = gsl_ran_binomial(g, (double)(mid - lo) / (double)(hi - lo), (unsigned)m);
+        if (r + 1 < k) { /* both ranks left */
+            hi = mid;
+            m = k;
+        } else if (r >= k) { /* both right */
+            lo = mid;
+            m -= k;
+            r -= k;
+        } else { /* r = k - 1 is the largest draw on the left, r + 1 the smallest on the right */
+            size_t a = descend(g, lo, mid, k, r), b = descend(g, mid, hi, m - k, 0);
+            return hb__lerp(s->sorted[a], s->sorted[b], t);
+        }
+    }
+    return s->sorted[lo]; /* both ranks fell on the same cell */
+}
+
 hb_status hb__boot_distribution(const hb_boot_sample *s, int k, int paired, size_t B,
                                 uint64_t seed, hb_boot_combine combine, void *ctx, double *dist,
                                 hb_error *err)
@@ -125,6 +177,10 @@ hb_status hb__boot_distribution(const hb_boot_sample *s, int k, int paired, size
     for (size_t b = 0; b < B; b++) {
         for (int i = 0; i < k; i++) {
             size_t n = s[i].n;
+            if (!paired && s[i].loc != HB_LOCATION_MEAN) {
+                stats[i] = stat_by_descent(g.r, &s[i]);
+                continue;
+            }
             if (!paired || i == 0) {
                 memset(counts, 0, n * sizeof *counts);
                 for (size_t d = 0; d < n; d++) counts[hb__rng_below(&g, (uint32_t)n)]++;

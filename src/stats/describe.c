@@ -72,27 +72,33 @@ hb_status hb_describe(const double *x, size_t n, hb_describe_t *o, hb_error *err
     hb__mean_ss(x, n, &o->mean, &ss);
     o->sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
     o->se = o->sd / sqrt((double)n);
-    o->min = o->max = x[0];
-    for (size_t i = 1; i < n; i++) {
-        if (x[i] < o->min) o->min = x[i];
-        if (x[i] > o->max) o->max = x[i];
+    double lo0 = x[0], lo1 = x[0], hi0 = x[0], hi1 = x[0];
+    size_t i = 1;
+    for (; i + 2 <= n; i += 2) { /* two chains: branch-free min/max that vectorises */
+        lo0 = x[i] < lo0 ? x[i] : lo0;
+        hi0 = x[i] > hi0 ? x[i] : hi0;
+        lo1 = x[i + 1] < lo1 ? x[i + 1] : lo1;
+        hi1 = x[i + 1] > hi1 ? x[i + 1] : hi1;
     }
+    for (; i < n; i++) {
+        lo0 = x[i] < lo0 ? x[i] : lo0;
+        hi0 = x[i] > hi0 ? x[i] : hi0;
+    }
+    o->min = lo0 < lo1 ? lo0 : lo1;
+    o->max = hi0 > hi1 ? hi0 : hi1;
     o->cv = o->mean != 0 ? o->sd / o->mean : NAN;
 
-    double *w = malloc(n * sizeof *w);
-    if (!w) return hb_fail(err, HB_ERR_NOMEM, "cannot allocate %zu samples", n);
-    memcpy(w, x, n * sizeof *w);
-    double p[HB_DESCRIBE_NPCT];
-    hb__percentiles_inplace(w, n, hb_describe_pcts, HB_DESCRIBE_NPCT, p);
-    memcpy(o->pct, p, sizeof p);
-    o->q1 = p[2];
-    o->median = p[3];
-    o->q3 = p[4];
+    /* order statistics by bucket selection over the data in place: no copy, no sort */
+    if (hb__percentiles_range(x, n, 0, 0, o->min, o->max, hb_describe_pcts, HB_DESCRIBE_NPCT,
+                              o->pct))
+        return hb_fail(err, HB_ERR_NOMEM, "cannot allocate selection buffers for %zu samples", n);
+    o->q1 = o->pct[2];
+    o->median = o->pct[3];
+    o->q3 = o->pct[4];
     o->iqr = o->q3 - o->q1;
-    for (size_t i = 0; i < n; i++) w[i] = fabs(w[i] - o->median);
-    double half = 50;
-    hb__percentiles_inplace(w, n, &half, 1, &o->mad);
-    free(w);
+    double half = 50, reach = fmax(o->max - o->median, o->median - o->min);
+    if (hb__percentiles_range(x, n, o->median, 1, 0, reach, &half, 1, &o->mad))
+        return hb_fail(err, HB_ERR_NOMEM, "cannot allocate selection buffers for %zu samples", n);
     return HB_OK;
 }
 

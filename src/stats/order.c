@@ -5,6 +5,12 @@
  * times faster than qsort on the 10^4..10^6 samples a benchmark keeps. Selection is quickselect
  * with median-of-three pivots that gives up and sorts the range when its pivots keep failing,
  * so the worst case stays O(n log n).
+ *
+ * Percentiles of large arrays use bucket selection instead (hb__select_ranks): one pass counts
+ * the values into equal-width buckets between the known minimum and maximum, a second pass
+ * gathers only the few buckets that hold a wanted rank, and those are solved the same way or by
+ * sorting. Bucketing is monotone in the value, so ranks are exact; the data is never copied or
+ * moved, which makes describe() of a million samples a handful of streaming passes.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -203,10 +209,140 @@ hb_status hb_percentiles(const double *x, size_t n, const double *p, size_t np, 
     for (size_t i = 0; i < np; i++)
         if (!(p[i] >= 0 && p[i] <= 100))
             return hb_fail(err, HB_ERR_INVALID, "percentile %g is outside [0, 100]", p[i]);
-    double *w = malloc(n * sizeof *w);
-    if (!w) return hb_fail(err, HB_ERR_NOMEM, "cannot allocate %zu samples", n);
-    memcpy(w, x, n * sizeof *w);
-    hb__percentiles_inplace(w, n, p, np, out);
-    free(w);
+    double lo = x[0], hi = x[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    if (hb__percentiles_range(x, n, 0, 0, lo, hi, p, np, out))
+        return hb_fail(err, HB_ERR_NOMEM, "cannot allocate selection buffers for %zu samples", n);
     return HB_OK;
+}
+
+/* ----------------------------------------------------------------------- bucket selection ---- */
+
+#define SELECT_SMALL 2048
+#define SELECT_BUCKETS 4096
+#define SELECT_MAX_DEPTH 8
+
+static inline double transformed(const double *x, size_t i, double centre, int absdev)
+{
+    return absdev ? fabs(x[i] - centre) : x[i];
+}
+
+/* The bucket of v: monotone in v (subtraction and scaling round monotonically), clamped. */
+static inline size_t bucket_of(double v, double lo, double scale)
+{
+    int64_t b = (int64_t)((v - lo) * scale); /* in [0, SELECT_BUCKETS] for v in [lo, hi] */
+    b = b < 0 ? 0 : b;                        /* clamps compile to conditional moves */
+    b = b > SELECT_BUCKETS - 1 ? SELECT_BUCKETS - 1 : b;
+    return (size_t)b;
+}
+
+/* Values at ranks[0..nr) (ascending, unique) of the (transformed) x, all within [lo, hi]. */
+static int select_ranks(const double *x, size_t n, double centre, int absdev, double lo,
+                        double hi, const size_t *ranks, size_t nr, double *out, int depth)
+{
+    if (nr == 0) return 0;
+    double scale = (double)SELECT_BUCKETS / (hi - lo);
+    if (lo == hi) {
+        for (size_t i = 0; i < nr; i++) out[i] = lo;
+        return 0;
+    }
+    if (n <= SELECT_SMALL || depth >= SELECT_MAX_DEPTH || !isfinite(scale)) {
+        double *w = malloc(n * sizeof *w);
+        if (!w) return -1;
+        for (size_t i = 0; i < n; i++) w[i] = transformed(x, i, centre, absdev);
+        hb_sort_doubles(w, n);
+        for (size_t i = 0; i < nr; i++) out[i] = w[ranks[i]];
+        free(w);
+        return 0;
+    }
+    size_t *count = calloc(SELECT_BUCKETS, sizeof *count);
+    int *target = malloc(SELECT_BUCKETS * sizeof *target);
+    size_t *tb = malloc(nr * sizeof *tb), *tstart = malloc(nr * sizeof *tstart);
+    size_t *tlen = malloc(nr * sizeof *tlen), *fill = malloc(nr * sizeof *fill);
+    size_t *rank_bucket = malloc(nr * sizeof *rank_bucket), *local = malloc(nr * sizeof *local);
+    double *buf = NULL;
+    int rc = -1;
+    if (!count || !target || !tb || !tstart || !tlen || !fill || !rank_bucket || !local) goto done;
+    if (absdev) /* two loops so neither tests absdev per element */
+        for (size_t i = 0; i < n; i++) count[bucket_of(fabs(x[i] - centre), lo, scale)]++;
+    else
+        for (size_t i = 0; i < n; i++) count[bucket_of(x[i], lo, scale)]++;
+    /* the bucket of each rank, and the distinct target buckets in order */
+    size_t nt = 0, below = 0, b = 0;
+    for (size_t i = 0; i < nr; i++) {
+        while (below + count[b] <= ranks[i]) below += count[b++];
+        rank_bucket[i] = b;
+        if (nt == 0 || tb[nt - 1] != b) {
+            tb[nt] = b;
+            tstart[nt] = below; /* rank of the bucket's first element */
+            nt++;
+        }
+    }
+    for (size_t k = 0; k < SELECT_BUCKETS; k++) target[k] = -1;
+    size_t total = 0;
+    for (size_t t = 0; t < nt; t++) {
+        target[tb[t]] = (int)t;
+        tlen[t] = count[tb[t]];
+        fill[t] = total;
+        total += tlen[t];
+    }
+    buf = malloc((total ? total : 1) * sizeof *buf);
+    if (!buf) goto done;
+    for (size_t i = 0; i < n; i++) {
+        double v = transformed(x, i, centre, absdev);
+        int t = target[bucket_of(v, lo, scale)];
+        if (t >= 0) buf[fill[t]++] = v;
+    }
+    rc = 0;
+    for (size_t t = 0, i = 0; t < nt && rc == 0; t++) {
+        double *seg = buf + fill[t] - tlen[t];
+        double mn = seg[0], mx = seg[0];
+        for (size_t j = 1; j < tlen[t]; j++) {
+            mn = seg[j] < mn ? seg[j] : mn;
+            mx = seg[j] > mx ? seg[j] : mx;
+        }
+        size_t first = i;
+        while (i < nr && rank_bucket[i] == tb[t]) i++;
+        for (size_t j = first; j < i; j++) local[j] = ranks[j] - tstart[t];
+        rc = select_ranks(seg, tlen[t], 0, 0, mn, mx, local + first, i - first, out + first,
+                          depth + 1);
+    }
+done:
+    free(count), free(target), free(tb), free(tstart), free(tlen), free(fill), free(rank_bucket);
+    free(local);
+    free(buf);
+    return rc;
+}
+
+int hb__percentiles_range(const double *x, size_t n, double centre, int absdev, double lo,
+                          double hi, const double *p, size_t np, double *out)
+{
+    size_t ranks[MAX_PCT_BATCH];
+    double vals[MAX_PCT_BATCH];
+    for (size_t start = 0; start < np; start += MAX_PCT_BATCH / 2) {
+        size_t cnt = np - start < MAX_PCT_BATCH / 2 ? np - start : MAX_PCT_BATCH / 2, nr = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            double h = (double)(n - 1) * (p[start + i] / 100.0);
+            size_t r = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
+            ranks[nr++] = r;
+            if (r + 1 < n) ranks[nr++] = r + 1;
+        }
+        qsort(ranks, nr, sizeof *ranks, cmp_size);
+        size_t u = 0;
+        for (size_t i = 0; i < nr; i++)
+            if (u == 0 || ranks[u - 1] != ranks[i]) ranks[u++] = ranks[i];
+        if (select_ranks(x, n, centre, absdev, lo, hi, ranks, u, vals, 0)) return -1;
+        for (size_t i = 0; i < cnt; i++) {
+            double h = (double)(n - 1) * (p[start + i] / 100.0);
+            size_t r = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
+            size_t k = 0;
+            while (ranks[k] != r) k++;
+            double t = h - (double)r;
+            out[start + i] = (t <= 0 || r + 1 >= n) ? vals[k] : hb__lerp(vals[k], vals[k + 1], t);
+        }
+    }
+    return 0;
 }

@@ -21,6 +21,11 @@ void hb__select(double *x, size_t lo, size_t hi, size_t k);
 /* Makes x[r] the r-th order statistic for every r in ranks (ascending, unique). */
 void hb__multiselect(double *x, size_t n, const size_t *ranks, size_t nranks);
 
+/* Percentiles p[] (NumPy's linear rule) of the values x[i], or of |x[i] - centre| when absdev,
+ * all of which lie in [lo, hi]; x is not modified. Returns -1 when out of memory. */
+int hb__percentiles_range(const double *x, size_t n, double centre, int absdev, double lo,
+                          double hi, const double *p, size_t np, double *out);
+
 /* Percentiles p[] of x (modified: partially ordered), NumPy's linear rule. */
 void hb__percentiles_inplace(double *x, size_t n, const double *p, size_t np, double *out);
 
