@@ -71,7 +71,7 @@ static hb_analysis_opts analysis_opts(const stats_args *a)
 static int print_json(json_t *j)
 {
     if (!j) return hb_cli_error("could not build the JSON output");
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     json_decref(j);
     if (!s) return hb_cli_error("could not serialise the JSON output");
     puts(s);
