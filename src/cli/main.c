@@ -11,6 +11,8 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"build-engine", cmd_build_engine, "build engine directories from a preset or checkpoint"},
+    {"generate", cmd_generate, "generate with one engine or a separate pair (JSON out)"},
     {"stats", cmd_stats, "describe a sample, or compare a baseline with a candidate"},
 };
 

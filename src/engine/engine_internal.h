@@ -1,0 +1,106 @@
+/* engine_internal.h - what the generic engine layer and the backends share: the counted
+ * allocator, the token batch a forward pass takes, and the backend operations.
+ *
+ * A backend implements hb_backend_ops (one file or folder each, like redis's ae_*.c): it owns
+ * the weights of its role, the KV cache and its workspace, and runs the forward pass of a batch
+ * of tokens. Everything above it (requests, generation modes, delay pattern, sampling, the pair
+ * and its handoffs) is backend-independent and lives in engine.c, generate.c and sampling.c.
+ */
+#ifndef HB_ENGINE_INTERNAL_H
+#define HB_ENGINE_INTERNAL_H
+
+#include "higgsbench/engine.h"
+
+/* ------------------------------------------------------------------- counted allocator ---- */
+
+typedef struct {
+    uint64_t current[HB_MEM__COUNT];
+    uint64_t peak[HB_MEM__COUNT];
+    uint64_t peak_total;
+} hb_mem;
+
+/* malloc/calloc/free that count bytes by category (a 16-byte header keeps size and category). */
+void *hb_mem_alloc(hb_mem *m, hb_mem_category c, size_t size);
+void *hb_mem_calloc(hb_mem *m, hb_mem_category c, size_t size);
+void hb_mem_free(hb_mem *m, void *p);
+/* For memory a backend holds elsewhere (device memory): count it in or out by hand. */
+void hb_mem_add(hb_mem *m, hb_mem_category c, int64_t delta);
+
+/* ----------------------------------------------------------------------- token batches ---- */
+
+typedef struct {
+    int32_t slot;      /* request slot: which KV cache row */
+    int32_t pos;       /* sequence position, from 0 */
+    int32_t audio;     /* 1: an audio position (codes, audio path); 0: a text token */
+    int32_t text_id;
+    int32_t codes[HB_NUM_CODEBOOKS];
+    int32_t logits;    /* 1: produce this token's head output (text head or audio head) */
+} hb_token;
+
+typedef struct hb_backend hb_backend;
+
+typedef struct {
+    const char *name;
+    bool has_graphs;
+    /* Loads the tensors role owns from st (which may be closed after create returns) and
+     * allocates the KV cache for max_batch x max_seq positions. */
+    hb_status (*create)(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
+                        int max_batch, int max_seq, const hb_engine_opts *o, hb_mem *mem,
+                        uint64_t *weights_hash, hb_backend **out, hb_error *err);
+    void (*destroy)(hb_backend *b);
+    /* Runs tokens[0..n): tokens of one slot come in increasing positions and the KV cache of
+     * that slot must hold every earlier position. Head outputs of the tokens that ask for them
+     * go, in token order, to text_logits (vocab floats a row) or audio_logits (8 x rows). */
+    hb_status (*forward)(hb_backend *b, const hb_token *tokens, size_t n, float *text_logits,
+                         float *audio_logits, hb_error *err);
+    /* Copies KV positions [p0, p1) of slot from src (same backend type and model) into dst. */
+    hb_status (*kv_copy)(hb_backend *dst, const hb_backend *src, int slot, int p0, int p1,
+                         hb_error *err);
+    /* Device memory in use (0 where there is no device). */
+    uint64_t (*device_used)(const hb_backend *b);
+} hb_backend_ops;
+
+extern const hb_backend_ops hb_cpu_backend;
+/* NULL when this build has no CUDA backend. */
+const hb_backend_ops *hb_cuda_backend_ops(void);
+
+
+#endif
+
+/* ------------------------------------------------------------------------ the engine ---- */
+
+#include "sampling.h"
+
+typedef struct hb_request hb_request;
+
+struct hb_engine {
+    hb_model_config cfg;
+    hb_topology topo;
+    const hb_backend_ops *ops;
+    hb_backend *be[2];        /* unified: be[0]; pair: be[0] text engine, be[1] audio engine */
+    int32_t *kv_valid[2];     /* pair: KV positions < kv_valid[e][slot] are in be[e]'s cache */
+    hb_mem mem;
+    int max_batch, max_seq;
+    hb_dtype dtype;
+    uint64_t params;
+    char hash[17];
+    hb_request *req;          /* max_batch slots */
+    uint64_t next_id;
+    /* step scratch */
+    hb_token *toks, *sub;
+    size_t toks_cap;
+    int32_t *row_of, *sub_src;
+    float *text_logits, *audio_logits, *sub_text, *sub_audio;
+    size_t tl_rows, al_rows;
+    hb_sample_ws ws_text, ws_audio;
+    uint8_t *ban_text, *ban_audio;
+};
+
+/* Runs a batch through the engine (the backend, or both halves of a pair with the handoffs),
+ * putting head outputs in token order like hb_backend_ops.forward. */
+hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *text_logits,
+                             float *audio_logits, hb_step_report *rep, hb_error *err);
+
+/* Request bookkeeping (generate.c). */
+hb_status hb__requests_init(hb_engine *e, hb_error *err);
+void hb__requests_free(hb_engine *e);

@@ -1,0 +1,510 @@
+/* generate.c - requests and the generation state machine: prompt expansion, the TEXT /
+ * AUDIO_INIT / AUDIO_IN_PROGRESS modes, the delay pattern during generation, EOS handling,
+ * sampling, frame delivery, and the step that advances every active request.
+ *
+ * Positions of one audio clip during generation (rows): row 0 is the BOS frame (all stream BOS)
+ * fed when <|audio_out_bos|> is seen; row p >= 1 is sampled from the output of row p - 1. With
+ * the delay pattern, codebook k of row p holds wrapped frame w = p - k: BOS while w <= 0, content
+ * frame w - 1 while 1 <= w <= T, EOS after. The row whose codebooks are all EOS ends the clip
+ * (row T + 8), so a clip of T frames costs T + 8 audio steps. Frame t is complete, and delivered,
+ * when row t + 8 (codebook 7's copy of it) exists.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+#define K HB_NUM_CODEBOOKS
+
+struct hb_request {
+    bool used, done;
+    uint64_t id;
+    int slot;
+    hb_request_desc d;        /* prompt/clips pointers cleared: the prompt is copied below */
+    hb_token *prompt;         /* expanded prompt: text ids and wrapped, delayed clip rows */
+    size_t nprompt;
+    bool prefilled;
+    hb_gen_mode mode;
+    size_t pos;               /* next sequence position */
+    hb_token next;            /* next input once prefilled */
+    int32_t *text;
+    size_t ntext, text_cap;
+    int32_t (*rows)[K];       /* rows of the clip being generated, row 0 = BOS frame */
+    size_t nrows, rows_cap;
+    int32_t (*frames)[K];
+    size_t nframes, frames_cap;
+    long eos_row;             /* row where the first EOS was sampled, -1 before */
+    int eos_cb;               /* the highest codebook that sampled EOS in that row */
+};
+
+hb_request_desc hb_request_defaults(void)
+{
+    return (hb_request_desc){.max_text_tokens = 0,
+                             .max_frames = 25,
+                             .exact = false,
+                             .text_sampling = hb_sampling_reference(),
+                             .audio_sampling = hb_sampling_reference(),
+                             .seed = 1};
+}
+
+const char *hb_gen_mode_name(hb_gen_mode m)
+{
+    static const char *const names[] = {"TEXT", "AUDIO_INIT", "AUDIO_IN_PROGRESS"};
+    return (unsigned)m < 3 ? names[m] : "unknown";
+}
+
+static void request_clear(hb_request *r)
+{
+    free(r->prompt);
+    free(r->text);
+    free(r->rows);
+    free(r->frames);
+    memset(r, 0, sizeof *r);
+}
+
+hb_status hb__requests_init(hb_engine *e, hb_error *err)
+{
+    size_t mb = (size_t)e->max_batch, cap = mb * (size_t)e->max_seq;
+    size_t V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);
+    e->req = calloc(mb, sizeof *e->req);
+    e->toks_cap = cap;
+    e->toks = hb_mem_alloc(&e->mem, HB_MEM_OTHER, cap * sizeof *e->toks);
+    e->sub = hb_mem_alloc(&e->mem, HB_MEM_OTHER, cap * sizeof *e->sub);
+    e->row_of = hb_mem_alloc(&e->mem, HB_MEM_OTHER, cap * sizeof *e->row_of);
+    e->sub_src = hb_mem_alloc(&e->mem, HB_MEM_OTHER, cap * sizeof *e->sub_src);
+    /* one logits row per request and head at most: only a request's last token asks */
+    e->text_logits = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * V * sizeof(float));
+    e->audio_logits = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * A * sizeof(float));
+    e->sub_text = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * V * sizeof(float));
+    e->sub_audio = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * A * sizeof(float));
+    e->ban_text = hb_mem_calloc(&e->mem, HB_MEM_OTHER, V);
+    e->ban_audio = hb_mem_calloc(&e->mem, HB_MEM_OTHER, A);
+    if (!e->req || !e->toks || !e->sub || !e->row_of || !e->sub_src || !e->text_logits ||
+        !e->audio_logits || !e->sub_text || !e->sub_audio || !e->ban_text || !e->ban_audio)
+        return hb_fail(err, HB_ERR_NOMEM, "out of memory for %zu request slots", mb);
+    hb_status rc = hb_sample_ws_init(&e->ws_text, (int)V, err);
+    if (!rc) rc = hb_sample_ws_init(&e->ws_audio, hb_codebook_rows(&e->cfg), err);
+    e->next_id = 1;
+    return rc;
+}
+
+void hb__requests_free(hb_engine *e)
+{
+    if (e->req)
+        for (int i = 0; i < e->max_batch; i++) request_clear(&e->req[i]);
+    free(e->req);
+    void *bufs[] = {e->toks, e->sub, e->row_of, e->sub_src, e->text_logits, e->audio_logits,
+                    e->sub_text, e->sub_audio, e->ban_text, e->ban_audio};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hb_mem_free(&e->mem, bufs[i]);
+    hb_sample_ws_free(&e->ws_text);
+    hb_sample_ws_free(&e->ws_audio);
+}
+
+static hb_request *find(const hb_engine *e, uint64_t id)
+{
+    for (int i = 0; i < e->max_batch; i++)
+        if (e->req[i].used && e->req[i].id == id) return &e->req[i];
+    return NULL;
+}
+
+static hb_status check_sampling(const hb_sampling *s, const char *what, hb_error *err)
+{
+    if (!(s->temperature >= 0 && s->temperature <= 100))
+        return hb_fail(err, HB_ERR_INVALID, "%s temperature %g is outside [0, 100]", what,
+                       (double)s->temperature);
+    if (!(s->top_p > 0 && s->top_p <= 1))
+        return hb_fail(err, HB_ERR_INVALID, "%s top-p %g is outside (0, 1]", what, (double)s->top_p);
+    if (s->top_k < 0) return hb_fail(err, HB_ERR_INVALID, "%s top-k %d is negative", what, s->top_k);
+    if (s->ras && (s->ras_window < 1 || s->ras_max_repeat < 1))
+        return hb_fail(err, HB_ERR_INVALID, "%s RAS window %d / repeat %d must be positive", what,
+                       s->ras_window, s->ras_max_repeat);
+    return HB_OK;
+}
+
+/* Expands the prompt: text ids as text tokens, each audio_in placeholder as its clip wrapped in
+ * BOS/EOS frames and delayed. */
+static hb_status expand_prompt(const hb_engine *e, const hb_request_desc *d, hb_request *r,
+                               hb_error *err)
+{
+    const hb_model_config *c = &e->cfg;
+    size_t clips = 0, n = 0;
+    for (size_t i = 0; i < d->prompt_len; i++) {
+        int32_t id = d->prompt[i];
+        if (id < 0 || id >= c->vocab)
+            return hb_fail(err, HB_ERR_INVALID, "prompt token %zu is %d, outside the vocabulary "
+                           "[0, %d)", i, id, c->vocab);
+        if (id == c->audio_in_id) {
+            if (clips >= d->nclips)
+                return hb_fail(err, HB_ERR_INVALID, "the prompt has more audio placeholders (id "
+                               "%d) than the %zu clip%s given", c->audio_in_id, d->nclips,
+                               d->nclips == 1 ? "" : "s");
+            n += d->clips[clips++].frames + 2 + K - 1;
+        } else {
+            n++;
+        }
+    }
+    if (clips != d->nclips)
+        return hb_fail(err, HB_ERR_INVALID, "%zu audio clip%s given but the prompt has %zu "
+                       "placeholder%s (id %d)", d->nclips, d->nclips == 1 ? "" : "s", clips,
+                       clips == 1 ? "" : "s", c->audio_in_id);
+    if (d->prompt_len == 0 || d->prompt[d->prompt_len - 1] == c->audio_in_id)
+        return hb_fail(err, HB_ERR_INVALID, "the prompt must end with a text token");
+    r->prompt = calloc(n, sizeof *r->prompt);
+    if (!r->prompt) return hb_fail(err, HB_ERR_NOMEM, "out of memory for a %zu-position prompt", n);
+    size_t p = 0;
+    clips = 0;
+    for (size_t i = 0; i < d->prompt_len; i++) {
+        if (d->prompt[i] != c->audio_in_id) {
+            r->prompt[p].text_id = d->prompt[i];
+            p++;
+            continue;
+        }
+        const hb_audio_clip *clip = &d->clips[clips++];
+        for (size_t t = 0; t < clip->frames; t++)
+            for (int k = 0; k < K; k++)
+                if (clip->codes[t][k] < 0 || clip->codes[t][k] >= c->codebook_size)
+                    return hb_fail(err, HB_ERR_INVALID, "audio clip %zu frame %zu codebook %d: "
+                                   "code %d is outside [0, %d)", clips - 1, t, k,
+                                   clip->codes[t][k], c->codebook_size);
+        size_t rows = clip->frames + 2 + K - 1;
+        int32_t(*w)[K] = malloc(rows * sizeof *w);
+        if (!w) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+        hb_delay_wrap(clip->codes, clip->frames, c->stream_bos, c->stream_eos, w);
+        for (size_t j = 0; j < rows; j++, p++) {
+            r->prompt[p].audio = 1;
+            memcpy(r->prompt[p].codes, w[j], sizeof w[j]);
+        }
+        free(w);
+    }
+    r->nprompt = n;
+    return HB_OK;
+}
+
+hb_status hb_request_add(hb_engine *e, const hb_request_desc *d, uint64_t *id, hb_error *err)
+{
+    hb_status rc = check_sampling(&d->text_sampling, "text", err);
+    if (!rc) rc = check_sampling(&d->audio_sampling, "audio", err);
+    if (rc) return rc;
+    if (d->max_frames == 0) return hb_fail(err, HB_ERR_INVALID, "max frames must be at least 1");
+    if (!e->cfg.delay_pattern)
+        return hb_fail(err, HB_ERR_UNSUPPORTED, "configs without the delay pattern are not supported");
+    int slot = -1;
+    for (int i = 0; i < e->max_batch && slot < 0; i++)
+        if (!e->req[i].used) slot = i;
+    if (slot < 0)
+        return hb_fail(err, HB_ERR_UNSUPPORTED, "all %d request slots are in use", e->max_batch);
+    hb_request *r = &e->req[slot];
+    memset(r, 0, sizeof *r);
+    rc = expand_prompt(e, d, r, err);
+    size_t need = r->nprompt + d->max_text_tokens + 1 + d->max_frames + K;
+    if (!rc && need > (size_t)e->max_seq)
+        rc = hb_fail(err, HB_ERR_INVALID, "the request needs %zu positions (prompt %zu + text %zu "
+                     "+ audio %zu + 1) but the engine's max sequence length is %d", need,
+                     r->nprompt, d->max_text_tokens, d->max_frames + K, e->max_seq);
+    if (rc) {
+        request_clear(r);
+        return rc;
+    }
+    r->used = true;
+    r->slot = slot;
+    r->id = e->next_id++;
+    r->d = *d;
+    r->d.prompt = NULL;
+    r->d.clips = NULL;
+    r->mode = HB_MODE_TEXT;
+    r->eos_row = -1;
+    for (int i = 0; i < 2; i++)
+        if (e->kv_valid[i]) e->kv_valid[i][slot] = 0;
+    *id = r->id;
+    return HB_OK;
+}
+
+hb_status hb_request_remove(hb_engine *e, uint64_t id, hb_error *err)
+{
+    hb_request *r = find(e, id);
+    if (!r) return hb_fail(err, HB_ERR_INVALID, "no request %llu", (unsigned long long)id);
+    request_clear(r);
+    return HB_OK;
+}
+
+hb_status hb_request_status_get(const hb_engine *e, uint64_t id, hb_request_status *o,
+                                hb_error *err)
+{
+    const hb_request *r = find(e, id);
+    if (!r) return hb_fail(err, HB_ERR_INVALID, "no request %llu", (unsigned long long)id);
+    o->done = r->done;
+    o->mode = r->mode;
+    o->positions = r->pos;
+    o->text_generated = r->ntext;
+    o->frames = r->nframes;
+    o->audio_steps = r->nrows > 0 ? r->nrows - 1 : 0;
+    return HB_OK;
+}
+
+hb_status hb_request_output(const hb_engine *e, uint64_t id, const int32_t **text, size_t *ntext,
+                            const int32_t (**frames)[K], size_t *nframes, hb_error *err)
+{
+    const hb_request *r = find(e, id);
+    if (!r) return hb_fail(err, HB_ERR_INVALID, "no request %llu", (unsigned long long)id);
+    *text = r->text;
+    *ntext = r->ntext;
+    *frames = (const int32_t(*)[K])r->frames;
+    *nframes = r->nframes;
+    return HB_OK;
+}
+
+size_t hb_engine_active(const hb_engine *e)
+{
+    size_t n = 0;
+    for (int i = 0; i < e->max_batch; i++) n += e->req[i].used;
+    return n;
+}
+
+size_t hb_engine_pending(const hb_engine *e)
+{
+    size_t n = 0;
+    for (int i = 0; i < e->max_batch; i++) n += e->req[i].used && !e->req[i].done;
+    return n;
+}
+
+/* ------------------------------------------------------------------ the state machine ---- */
+
+static bool push_text(hb_request *r, int32_t t)
+{
+    if (r->ntext == r->text_cap) {
+        size_t nc = r->text_cap ? r->text_cap * 2 : 64;
+        int32_t *p = realloc(r->text, nc * sizeof *p);
+        if (!p) return false;
+        r->text = p;
+        r->text_cap = nc;
+    }
+    r->text[r->ntext++] = t;
+    return true;
+}
+
+static bool push_row(int32_t (**a)[K], size_t *n, size_t *cap, const int32_t *row)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        int32_t(*p)[K] = realloc(*a, nc * sizeof *p);
+        if (!p) return false;
+        *a = p;
+        *cap = nc;
+    }
+    memcpy((*a)[(*n)++], row, K * sizeof(int32_t));
+    return true;
+}
+
+static uint64_t counter(size_t pos, int stream) { return (uint64_t)pos * 32 + (uint64_t)stream; }
+
+/* After a text token was fed at position pos: choose what comes next. */
+static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, size_t pos,
+                            const float *logits, hb_error *err)
+{
+    const hb_model_config *c = &e->cfg;
+    if (in->text_id == c->audio_out_bos_id) { /* AUDIO_INIT: feed the BOS frame */
+        int32_t bos[K];
+        for (int k = 0; k < K; k++) bos[k] = c->stream_bos;
+        if (!push_row(&r->rows, &r->nrows, &r->rows_cap, bos))
+            return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+        r->next = (hb_token){.audio = 1};
+        memcpy(r->next.codes, bos, sizeof bos);
+        r->mode = HB_MODE_AUDIO_INIT;
+        return HB_OK;
+    }
+    int32_t t;
+    if (r->ntext >= r->d.max_text_tokens) {
+        t = c->audio_out_bos_id; /* the text budget is spent: start the audio */
+    } else {
+        uint8_t *ban = e->ban_text;
+        int32_t special[] = {c->audio_in_id, c->audio_out_id, c->eos_id, c->audio_out_bos_id,
+                             c->audio_eos_id};
+        int nban = r->d.exact ? 5 : 2; /* exact: no early end and no early audio */
+        for (int i = 0; i < nban; i++) ban[special[i]] = 1;
+        t = hb_sample_token(logits, c->vocab, &r->d.text_sampling, ban,
+                            hb_uniform(r->d.seed, counter(pos, HB_STREAM_TEXT)), &e->ws_text);
+        for (int i = 0; i < nban; i++) ban[special[i]] = 0;
+    }
+    if (!push_text(r, t)) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    if (t == c->eos_id) {
+        r->done = true;
+        return HB_OK;
+    }
+    r->next = (hb_token){.audio = 0, .text_id = t};
+    r->mode = HB_MODE_TEXT;
+    return HB_OK;
+}
+
+/* How often code appears among the last `window` content codes of codebook k. */
+static int recent_count(const hb_request *r, int k, int32_t code, int window, int32_t limit)
+{
+    int seen = 0, count = 0;
+    for (size_t j = r->nrows; j-- > 0 && seen < window;) {
+        int32_t v = r->rows[j][k];
+        if (v >= limit) continue; /* BOS/EOS are not content */
+        seen++;
+        count += v == code;
+    }
+    return count;
+}
+
+/* After an audio row was fed at position pos: sample the next row from the audio head. */
+static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const float *logits,
+                             hb_error *err)
+{
+    const hb_model_config *c = &e->cfg;
+    int rows = hb_codebook_rows(c);
+    long p = (long)r->nrows; /* the row being produced */
+    int32_t row[K];
+    const hb_sampling *s = &r->d.audio_sampling;
+    uint8_t *ban = e->ban_audio; /* one codebook's worth is used */
+    ban[c->stream_bos] = 1;      /* BOS is never sampled */
+    int sampled_eos = -1;
+    for (int k = 0; k < K; k++) {
+        long w = p - k; /* wrapped frame index of codebook k in this row */
+        bool eos_forced = (w - 1 >= (long)r->d.max_frames) ||
+                          (r->eos_row >= 0 && (k < r->eos_cb || p >= r->eos_row + (k - r->eos_cb)));
+        if (w <= 0) {
+            row[k] = c->stream_bos;
+        } else if (eos_forced) {
+            row[k] = c->stream_eos;
+        } else {
+            const float *l = logits + (size_t)k * (size_t)rows;
+            ban[c->stream_eos] = r->d.exact;
+            int32_t code = hb_sample_token(l, rows, s, ban,
+                                           hb_uniform(r->d.seed, counter(pos, HB_STREAM_CODEBOOK + k)),
+                                           &e->ws_audio);
+            if (s->ras && code < c->codebook_size &&
+                recent_count(r, k, code, s->ras_window, c->codebook_size) >= s->ras_max_repeat)
+                code = hb_sample_plain(l, rows, s->temperature, ban,
+                                       hb_uniform(r->d.seed, counter(pos, HB_STREAM_RAS + k)),
+                                       &e->ws_audio);
+            row[k] = code;
+            if (code == c->stream_eos) sampled_eos = k;
+        }
+    }
+    ban[c->stream_bos] = 0;
+    ban[c->stream_eos] = 0;
+    if (sampled_eos >= 0 && r->eos_row < 0) {
+        /* the first EOS ends the lower codebooks at once and the higher ones in turn */
+        r->eos_row = p;
+        r->eos_cb = sampled_eos;
+        for (int k = 0; k < sampled_eos; k++)
+            if (p - k >= 1) row[k] = c->stream_eos;
+    }
+    if (!push_row(&r->rows, &r->nrows, &r->rows_cap, row))
+        return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    /* frame t is complete once codebook 7 has produced it */
+    long t = p - 1 - (K - 1);
+    if (t >= 0 && (size_t)t == r->nframes) {
+        int32_t f[K];
+        bool content = true;
+        for (int k = 0; k < K; k++) {
+            f[k] = r->rows[t + 1 + k][k];
+            content &= f[k] < c->codebook_size;
+        }
+        if (content) {
+            if (!push_row(&r->frames, &r->nframes, &r->frames_cap, f))
+                return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+            if (r->d.on_frame) {
+                hb_frame fr = {.request = r->id, .index = (size_t)t, .t_s = hb_now_s()};
+                memcpy(fr.codes, f, sizeof f);
+                r->d.on_frame(r->d.user, &fr);
+            }
+        }
+    }
+    bool all_eos = true;
+    for (int k = 0; k < K; k++) all_eos &= row[k] == c->stream_eos;
+    if (all_eos) {
+        r->done = true; /* the clip is closed; one clip per request */
+        return HB_OK;
+    }
+    r->next = (hb_token){.audio = 1};
+    memcpy(r->next.codes, row, sizeof row);
+    r->mode = HB_MODE_AUDIO_IN_PROGRESS;
+    return HB_OK;
+}
+
+hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
+{
+    hb_step_report local;
+    if (!rep) rep = &local;
+    memset(rep, 0, sizeof *rep);
+    size_t n = 0, nt = 0, na = 0;
+    /* the token each request feeds this step (its whole prompt at first) */
+    for (int s = 0; s < e->max_batch; s++) {
+        hb_request *r = &e->req[s];
+        if (!r->used || r->done) continue;
+        if (!r->prefilled) {
+            for (size_t i = 0; i < r->nprompt; i++) {
+                hb_token t = r->prompt[i];
+                t.slot = s;
+                t.pos = (int32_t)(r->pos + i);
+                t.logits = i + 1 == r->nprompt;
+                e->toks[n++] = t;
+            }
+            rep->prefill_tokens += r->nprompt;
+        } else {
+            hb_token t = r->next;
+            t.slot = s;
+            t.pos = (int32_t)r->pos;
+            t.logits = 1;
+            e->toks[n++] = t;
+            if (t.audio)
+                rep->audio_steps++;
+            else
+                rep->text_steps++;
+        }
+        if (e->toks[n - 1].audio)
+            na++;
+        else
+            nt++;
+    }
+    rep->tokens = n;
+    if (n == 0) return HB_OK;
+    hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits, rep, err);
+    if (rc) return rc;
+    size_t it = 0, ia = 0, V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const hb_token *t = &e->toks[i];
+        if (!t->logits) continue;
+        hb_request *r = &e->req[t->slot];
+        size_t fed = r->prefilled ? 1 : r->nprompt;
+        r->prefilled = true;
+        r->pos += fed;
+        if (t->audio)
+            rc = after_audio(e, r, (size_t)t->pos, e->audio_logits + (ia++) * A, err);
+        else
+            rc = after_text(e, r, t, (size_t)t->pos, e->text_logits + (it++) * V, err);
+        if (!rc && r->done) rep->finished++;
+    }
+    (void)nt;
+    (void)na;
+    return rc;
+}
+
+hb_status hb_engine_generate(hb_engine *e, const hb_request_desc *d, uint64_t *id, hb_error *err)
+{
+    hb_status rc = hb_request_add(e, d, id, err);
+    if (rc) return rc;
+    hb_request *r = find(e, *id);
+    while (!rc && !r->done) rc = hb_engine_step(e, NULL, err);
+    return rc;
+}
+
+size_t hb_prompt_synthetic(const hb_model_config *c, size_t n, uint64_t seed, bool with_clip,
+                           bool audio_now, int32_t *out)
+{
+    int32_t lo = c->vocab;
+    int32_t special[] = {c->audio_in_id, c->audio_out_id, c->eos_id, c->audio_out_bos_id,
+                         c->audio_eos_id};
+    for (int i = 0; i < 5; i++) lo = special[i] < lo ? special[i] : lo;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (with_clip && i == n / 2) out[m++] = c->audio_in_id;
+        out[m++] = (int32_t)(hb_uniform(seed, (uint64_t)i) * lo);
+    }
+    if (with_clip && n == 0) out[m++] = c->audio_in_id;
+    if (audio_now || m == 0 || out[m - 1] == c->audio_in_id) out[m++] = c->audio_out_bos_id;
+    return m;
+}
