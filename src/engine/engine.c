@@ -238,7 +238,15 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
     for (size_t i = 0; i < n; i++) /* output row of each logits token, in token order */
         e->row_of[i] = t[i].logits ? (int32_t)(t[i].audio ? na++ : nt++) : -1;
     bool *taken = calloc(n ? n : 1, sizeof *taken);
-    if (!taken) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    /* generation asks for at most one row per request; other callers may ask for more */
+    bool own = nt > (size_t)e->max_batch || na > (size_t)e->max_batch;
+    float *sub_text = own ? malloc((nt + 1) * V * sizeof(float)) : e->sub_text;
+    float *sub_audio = own ? malloc((na + 1) * A * sizeof(float)) : e->sub_audio;
+    if (!taken || !sub_text || !sub_audio) {
+        free(taken);
+        if (own) free(sub_text), free(sub_audio);
+        return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    }
     hb_status rc = HB_OK;
     size_t done = 0;
     while (done < n && !rc) {
@@ -280,15 +288,15 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
                 }
             }
             if (rc || m == 0) continue;
-            rc = e->ops->forward(e->be[path], e->sub, m, e->sub_text, e->sub_audio, err);
+            rc = e->ops->forward(e->be[path], e->sub, m, sub_text, sub_audio, err);
             size_t r = 0;
             for (size_t j = 0; j < m && !rc; j++) {
                 if (!e->sub[j].logits) continue;
                 int32_t row = e->row_of[e->sub_src[j]];
                 if (path == 0)
-                    memcpy(text_logits + (size_t)row * V, e->sub_text + r * V, V * sizeof(float));
+                    memcpy(text_logits + (size_t)row * V, sub_text + r * V, V * sizeof(float));
                 else
-                    memcpy(audio_logits + (size_t)row * A, e->sub_audio + r * A, A * sizeof(float));
+                    memcpy(audio_logits + (size_t)row * A, sub_audio + r * A, A * sizeof(float));
                 r++;
             }
             done += m;
@@ -296,5 +304,6 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
         if (!rc && done == progress) rc = hb_fail(err, HB_ERR_INTERNAL, "pair made no progress");
     }
     free(taken);
+    if (own) free(sub_text), free(sub_audio);
     return rc;
 }
