@@ -1,8 +1,10 @@
 # Compiler flags shared by every target: warnings, -Werror on request, sanitizers on request.
 set(HB_WARNING_FLAGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-    -Wformat=2 -Wvla -Wno-unused-parameter
-    # snprintf is used to truncate safely; a truncated message is not a bug
-    -Wno-format-truncation)
+    -Wformat=2 -Wvla -Wno-unused-parameter)
+if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
+  # snprintf is used to truncate safely; a truncated message is not a bug
+  list(APPEND HB_WARNING_FLAGS -Wno-format-truncation)
+endif()
 if(HB_WERROR)
   list(APPEND HB_WARNING_FLAGS -Werror)
 endif()

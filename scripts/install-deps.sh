@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages higgs-bench needs, with apt-get.
 #   scripts/install-deps.sh          what building and running needs
-#   scripts/install-deps.sh --test   also what the tests need (Python with NumPy/SciPy, clang
-#                                    with libFuzzer)
+#   scripts/install-deps.sh --test   also what the tests need (Python with NumPy, SciPy and
+#                                    PyTorch for the reference checks, clang with libFuzzer)
 # Packages already installed are not fetched again, so a second run costs a dpkg query.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libgsl-dev libjansson-dev
-            libopenblas-dev)
-test_pkgs=(python3 python3-numpy python3-scipy clang libclang-rt-14-dev)
+build_pkgs=(build-essential cmake ninja-build pkg-config libgsl-dev libjansson-dev)
+test_pkgs=(python3 python3-numpy python3-scipy python3-torch clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then

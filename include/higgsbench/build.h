@@ -34,8 +34,8 @@ hb_build_opts hb_build_defaults(void);
  * and the error says where. */
 hb_status hb_build_engines(const hb_build_opts *o, hb_error *err);
 
-/* The random value of element i of tensor `tensor` for a seed: uniform with the given standard
- * deviation (std 0 means the constant 1, as for norm weights). Exposed for tests. */
-float hb_random_weight(uint64_t seed, uint32_t tensor, uint64_t i, float std);
+/* The random value of element i of tensor `tensor` for a seed: mean plus uniform noise with the
+ * given standard deviation. Exposed for tests. */
+float hb_random_weight(uint64_t seed, uint32_t tensor, uint64_t i, float mean, float std);
 
 #endif

@@ -103,7 +103,8 @@ typedef struct {
     int layer;          /* -1 for non-layer tensors */
     int ndim;
     int64_t shape[2];
-    float init_std;     /* random-weight scale (presets); 0 = ones (norm weights) */
+    float init_mean;    /* random weights (presets): mean + uniform noise of sd init_std; norm */
+    float init_std;     /* weights get mean 1 and sd 0.1, so each norm is distinguishable */
 } hb_tensor_spec;
 
 /* The full tensor list of the model, in a fixed order; returns the count. specs may be NULL to

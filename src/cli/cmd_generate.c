@@ -41,6 +41,7 @@ static int read_prompt(const char *path, int32_t **ids, size_t *n)
             snprintf(msg, sizeof msg, "%s: token %zu is %g, not a token id", path, i, v);
             hb_samples_free(&s);
             free(*ids);
+            *ids = NULL;
             return hb_cli_error(msg);
         }
         (*ids)[i] = (int32_t)v;

@@ -30,12 +30,11 @@ static inline uint64_t mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-float hb_random_weight(uint64_t seed, uint32_t tensor, uint64_t i, float std)
+float hb_random_weight(uint64_t seed, uint32_t tensor, uint64_t i, float mean, float std)
 {
-    if (std == 0) return 1.0f;
     uint64_t z = mix(seed * 0x9e3779b97f4a7c15ull + ((uint64_t)tensor << 40) + i);
     double u = (double)(z >> 11) * 0x1.0p-53; /* [0, 1) */
-    return (float)((2 * u - 1) * 1.7320508075688772 * std); /* uniform, sd = std */
+    return (float)(mean + (2 * u - 1) * 1.7320508075688772 * std); /* uniform, sd = std */
 }
 
 /* ---------------------------------------------------------------------- directories ---- */
@@ -64,7 +63,7 @@ static hb_status make_dir(const char *path, hb_error *err)
 typedef struct {
     uint64_t seed;
     uint32_t tensor;
-    float std;
+    float mean, std;
     uint64_t base;
     float *buf;
     size_t lo, hi;
@@ -74,7 +73,7 @@ static void *gen_run(void *arg)
 {
     gen_job *j = arg;
     for (size_t i = j->lo; i < j->hi; i++)
-        j->buf[i] = hb_random_weight(j->seed, j->tensor, j->base + i, j->std);
+        j->buf[i] = hb_random_weight(j->seed, j->tensor, j->base + i, j->mean, j->std);
     return NULL;
 }
 
@@ -104,7 +103,7 @@ static hb_status write_preset_weights(const char *path, const hb_model_config *c
             gen_job jobs[64];
             int used = m < 65536 ? 1 : threads;
             for (int t = 0; t < used; t++) {
-                jobs[t] = (gen_job){seed, (uint32_t)i, s[i].init_std, base, buf,
+                jobs[t] = (gen_job){seed, (uint32_t)i, s[i].init_mean, s[i].init_std, base, buf,
                                     m * (size_t)t / (size_t)used, m * (size_t)(t + 1) / (size_t)used};
                 if (used == 1 || pthread_create(&th[t], NULL, gen_run, &jobs[t])) {
                     gen_run(&jobs[t]);

@@ -367,7 +367,8 @@ static void add(hb_tensor_spec *s, size_t *n, hb_tensor_kind kind, int layer, in
         t->ndim = cols ? 2 : 1;
         t->shape[0] = rows;
         t->shape[1] = cols;
-        t->init_std = std;
+        t->init_mean = cols ? 0.0f : 1.0f; /* 1-D tensors are norm weights */
+        t->init_std = cols ? std : 0.1f;
     }
     (*n)++;
 }

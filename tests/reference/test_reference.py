@@ -29,6 +29,13 @@ class Results:
     def __init__(self):
         self.passed = self.failed = 0
 
+    def guard(self, name, fn, *args):
+        """Runs one case; an exception (a crashed driver, say) is that case's failure."""
+        try:
+            fn(self, *args)
+        except Exception as e:  # noqa: BLE001
+            self.check(name, False, f"({type(e).__name__}: {e})")
+
     def check(self, name, ok, detail=""):
         if ok:
             self.passed += 1
@@ -121,23 +128,27 @@ def main():
             audio_steps = [mixed, [("a", [c.bos_code] * 8)]] + \
                           [[("a", [int(v) for v in rng.integers(0, c.cb, 8)])] for _ in range(29)]
             for name, args in engines.items():
-                logits_case(res, f"{preset} {name} text prompt + 30 text steps", ref, driver, args,
-                            text_steps, tmp)
-                logits_case(res, f"{preset} {name} mixed prompt + 30 audio steps", ref, driver,
-                            args, audio_steps, tmp)
+                res.guard(f"{preset} {name} text logits", logits_case,
+                          f"{preset} {name} text prompt + 30 text steps", ref, driver, args,
+                          text_steps, tmp)
+                res.guard(f"{preset} {name} mixed logits", logits_case,
+                          f"{preset} {name} mixed prompt + 30 audio steps", ref, driver, args,
+                          audio_steps, tmp)
             prompt = rand_ids(rng, c, 10) + [c.audio_in] + rand_ids(rng, c, 5)
             gclip = [[int(v) for v in rng.integers(0, c.cb, 8)] for _ in range(6)]
             reference_sampling = dict(temp=0.7, top_k=0, top_p=0.95, ras=True, window=7, repeat=2)
             topk_sampling = dict(temp=1.0, top_k=20, top_p=1.0, ras=False, window=7, repeat=2)
             for name, args in gen_engines.items():
-                generation_case(res, f"{preset} {name} greedy", ref, bench, args, prompt, gclip,
-                                tmp, 1, ["--greedy"], None)
+                res.guard(f"{preset} {name} greedy", generation_case, f"{preset} {name} greedy",
+                          ref, bench, args, prompt, gclip, tmp, 1, ["--greedy"], None)
                 for seed in (1, 2):
-                    generation_case(res, f"{preset} {name} sampled", ref, bench, args, prompt,
-                                    gclip, tmp, seed, [], reference_sampling)
-                generation_case(res, f"{preset} {name} top-k", ref, bench, args, prompt, gclip, tmp,
-                                3, ["--temperature", "1", "--top-k", "20", "--top-p", "1",
-                                    "--no-ras"], topk_sampling)
+                    res.guard(f"{preset} {name} sampled", generation_case,
+                              f"{preset} {name} sampled", ref, bench, args, prompt, gclip, tmp,
+                              seed, [], reference_sampling)
+                res.guard(f"{preset} {name} top-k", generation_case, f"{preset} {name} top-k", ref,
+                          bench, args, prompt, gclip, tmp, 3,
+                          ["--temperature", "1", "--top-k", "20", "--top-p", "1", "--no-ras"],
+                          topk_sampling)
     print(f"{res.passed} passed, {res.failed} failed")
     return 1 if res.failed else 0
 
