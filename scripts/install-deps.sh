@@ -6,7 +6,8 @@
 # Packages already installed are not fetched again, so a second run costs a dpkg query.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libgsl-dev libjansson-dev)
+build_pkgs=(build-essential cmake ninja-build pkg-config libgsl-dev libjansson-dev libplplot-dev
+            plplot-driver-cairo)
 test_pkgs=(python3 python3-numpy python3-scipy python3-torch clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")

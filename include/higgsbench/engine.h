@@ -63,6 +63,9 @@ hb_status hb_engine_open_pair(const char *text_dir, const char *audio_dir, const
 
 void hb_engine_close(hb_engine *e);
 
+/* Whether this build has a backend ("cpu" always; "cuda" when built with it). */
+bool hb_backend_available(const char *name);
+
 /* ---------------------------------------------------------------------------- describe ---- */
 
 typedef enum { HB_TOPO_UNIFIED = 0, HB_TOPO_SEPARATE } hb_topology;
@@ -184,6 +187,8 @@ typedef struct {
     size_t handoffs;       /* KV handoffs between the engines of a pair */
     size_t handoff_positions;
     size_t finished;       /* requests that completed in this step */
+    double forward_s;      /* time in the forward pass (backends, handoffs); the rest of the
+                            * step is host-side bookkeeping: sampling, delay pattern, frames */
 } hb_step_report;
 
 /* One step for every active, unfinished request. */

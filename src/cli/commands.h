@@ -12,6 +12,9 @@ enum { HB_EXIT_OK = 0, HB_EXIT_FINDING = 1, HB_EXIT_USAGE = 2 };
 int cmd_stats(int argc, char **argv);
 int cmd_build_engine(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 /* Prints "error: MSG" to stderr and returns HB_EXIT_USAGE. */
 int hb_cli_error(const char *msg);

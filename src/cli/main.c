@@ -11,6 +11,9 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "run the benchmark suite (unified vs separate engines)"},
+    {"report", cmd_report, "rebuild every report from saved results"},
+    {"compare", cmd_compare, "compare two saved results (regression check)"},
     {"build-engine", cmd_build_engine, "build engine directories from a preset or checkpoint"},
     {"generate", cmd_generate, "generate with one engine or a separate pair (JSON out)"},
     {"stats", cmd_stats, "describe a sample, or compare a baseline with a candidate"},

@@ -197,9 +197,9 @@ static hb_status check_checkpoint(const hb_engine_manifest *m, const hb_model_co
 /* ------------------------------------------------------------------------ engines ---- */
 
 static hb_status write_engine(const char *dir, const hb_model_config *c, hb_engine_manifest *m,
-                              hb_role role, hb_error *err)
+                              hb_role role, bool made, hb_error *err)
 {
-    hb_status rc = make_dir(dir, err);
+    hb_status rc = made ? HB_OK : make_dir(dir, err); /* made: the output directory itself */
     if (rc) return rc;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -255,16 +255,17 @@ hb_status hb_build_engines(const hb_build_opts *o, hb_error *err)
         snprintf(m.weights[0], sizeof m.weights[0], "%s", nested ? "../weights/model.safetensors"
                                                                  : "weights/model.safetensors");
     }
-    if (!rc && o->topology == HB_BUILD_UNIFIED) rc = write_engine(o->out, &c, &m, HB_ROLE_UNIFIED, err);
+    if (!rc && o->topology == HB_BUILD_UNIFIED)
+        rc = write_engine(o->out, &c, &m, HB_ROLE_UNIFIED, true, err);
     if (!rc && o->topology == HB_BUILD_BOTH) {
         snprintf(path, sizeof path, "%s/unified", o->out);
-        rc = write_engine(path, &c, &m, HB_ROLE_UNIFIED, err);
+        rc = write_engine(path, &c, &m, HB_ROLE_UNIFIED, false, err);
     }
     if (!rc && nested) {
         snprintf(path, sizeof path, "%s/text", o->out);
-        rc = write_engine(path, &c, &m, HB_ROLE_TEXT, err);
+        rc = write_engine(path, &c, &m, HB_ROLE_TEXT, false, err);
         snprintf(path, sizeof path, "%s/audio", o->out);
-        if (!rc) rc = write_engine(path, &c, &m, HB_ROLE_AUDIO, err);
+        if (!rc) rc = write_engine(path, &c, &m, HB_ROLE_AUDIO, false, err);
     }
     return rc;
 }

@@ -21,6 +21,12 @@ const hb_backend_ops *hb_cuda_backend_ops(void) { return &hb_cuda_backend; }
 const hb_backend_ops *hb_cuda_backend_ops(void) { return NULL; }
 #endif
 
+bool hb_backend_available(const char *name)
+{
+    if (strcmp(name, "cpu") == 0) return true;
+    return strcmp(name, "cuda") == 0 && hb_cuda_backend_ops() != NULL;
+}
+
 static hb_status pick_backend(const hb_engine_opts *o, const hb_backend_ops **ops, hb_error *err)
 {
     const char *name = o->backend ? o->backend : "cpu";

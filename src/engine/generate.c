@@ -462,7 +462,9 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     }
     rep->tokens = n;
     if (n == 0) return HB_OK;
+    double t0 = hb_now_s();
     hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits, rep, err);
+    rep->forward_s = hb_now_s() - t0;
     if (rc) return rc;
     size_t it = 0, ia = 0, V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);
     for (size_t i = 0; i < n && !rc; i++) {

@@ -161,5 +161,5 @@ if __name__ == "__main__":
     BIN, EXAMPLES = sys.argv[1], sys.argv[2]
     result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
     failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed} passed, {failed} failed")
+    print(f"{max(result.testsRun - failed, 0)} passed, {failed} failed")
     sys.exit(1 if failed else 0)
