@@ -2,13 +2,14 @@
 # Installs the Debian 12 packages higgs-bench needs, with apt-get.
 #   scripts/install-deps.sh          what building and running needs
 #   scripts/install-deps.sh --test   also what the tests need (Python with NumPy, SciPy and
-#                                    PyTorch for the reference checks, clang with libFuzzer)
+#                                    PyTorch for the reference checks, clang with libFuzzer,
+#                                    Chromium for the HTML report test)
 # Packages already installed are not fetched again, so a second run costs a dpkg query.
 set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config libgsl-dev libjansson-dev libplplot-dev
             plplot-driver-cairo)
-test_pkgs=(python3 python3-numpy python3-scipy python3-torch clang libclang-rt-14-dev)
+test_pkgs=(python3 python3-numpy python3-scipy python3-torch clang libclang-rt-14-dev chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then
