@@ -364,8 +364,11 @@ int cmd_compare(int argc, char **argv)
     if (pr == HB_PARSE_ERROR) return hb_cli_error(err.msg);
     if (!oldp) return hb_cli_error("compare takes OLD.json and NEW.json");
     hb_results a, b;
-    hb_results_init(&b);
-    if (hb_results_load(oldp, &a, &err) || hb_results_load(newp, &b, &err)) {
+    if (hb_results_load(oldp, &a, &err)) {
+        hb_results_free(&a);
+        return hb_cli_error(err.msg);
+    }
+    if (hb_results_load(newp, &b, &err)) {
         hb_results_free(&a);
         hb_results_free(&b);
         return hb_cli_error(err.msg);

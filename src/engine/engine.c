@@ -24,7 +24,8 @@ const hb_backend_ops *hb_cuda_backend_ops(void) { return NULL; }
 bool hb_backend_available(const char *name)
 {
     if (strcmp(name, "cpu") == 0) return true;
-    return strcmp(name, "cuda") == 0 && hb_cuda_backend_ops() != NULL;
+    const hb_backend_ops *c = hb_cuda_backend_ops();
+    return strcmp(name, "cuda") == 0 && c && (!c->available || c->available());
 }
 
 static hb_status pick_backend(const hb_engine_opts *o, const hb_backend_ops **ops, hb_error *err)
@@ -214,8 +215,11 @@ void hb_engine_memory(const hb_engine *e, hb_memory_report *o)
     o->peak_total = e->mem.peak_total;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) o->process_peak_rss = (uint64_t)ru.ru_maxrss * 1024;
-    for (int i = 0; i < 2; i++)
-        if (e->be[i]) o->device_used += e->ops->device_used(e->be[i]);
+    for (int i = 0; i < 2; i++) /* both halves of a pair see the same device: take it once */
+        if (e->be[i]) {
+            uint64_t u = e->ops->device_used(e->be[i]);
+            o->device_used = u > o->device_used ? u : o->device_used;
+        }
 }
 
 void hb_engine_memory_reset_peaks(hb_engine *e)

@@ -58,6 +58,8 @@ typedef struct {
                          hb_error *err);
     /* Device memory in use (0 where there is no device). */
     uint64_t (*device_used)(const hb_backend *b);
+    /* Whether the backend can run here (a GPU is present); NULL means always. */
+    bool (*available)(void);
 } hb_backend_ops;
 
 extern const hb_backend_ops hb_cpu_backend;

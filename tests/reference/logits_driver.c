@@ -1,7 +1,7 @@
 /* logits_driver.c - runs token batches through an engine and dumps every head output, for the
  * PyTorch reference test (tests/reference/test_reference.py) to compare.
  *
- * usage: logits_driver (--engine DIR | --pair TEXT_DIR AUDIO_DIR) SPEC.json OUT.bin
+ * usage: logits_driver [--backend cpu|cuda] (--engine DIR | --pair TEXT_DIR AUDIO_DIR) SPEC.json OUT.bin
  * SPEC.json: {"steps": [[tok, ...], ...]}; tok is {"t": id} or {"a": [8 codes]}. Each step is one
  * forward pass of slot 0 at the next positions; every token's head output (text: vocab floats,
  * audio: 8 x (codebook_size + 2) floats) is appended to OUT.bin as float32, in token order.
@@ -23,12 +23,18 @@ int main(int argc, char **argv)
 {
     hb_error err = {0};
     hb_engine *e = NULL;
+    hb_engine_opts o = hb_engine_defaults();
+    if (argc >= 3 && strcmp(argv[1], "--backend") == 0) {
+        o.backend = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     int a = 1;
     if (argc >= 5 && strcmp(argv[1], "--engine") == 0) {
-        if (hb_engine_open(argv[2], NULL, &e, &err)) die(err.msg);
+        if (hb_engine_open(argv[2], &o, &e, &err)) die(err.msg);
         a = 3;
     } else if (argc >= 6 && strcmp(argv[1], "--pair") == 0) {
-        if (hb_engine_open_pair(argv[2], argv[3], NULL, &e, &err)) die(err.msg);
+        if (hb_engine_open_pair(argv[2], argv[3], &o, &e, &err)) die(err.msg);
         a = 4;
     } else {
         die("usage: logits_driver (--engine DIR | --pair TEXT AUDIO) SPEC.json OUT.bin");

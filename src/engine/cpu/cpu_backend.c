@@ -417,4 +417,5 @@ const hb_backend_ops hb_cpu_backend = {
     .forward = cpu_forward,
     .kv_copy = cpu_kv_copy,
     .device_used = cpu_device_used,
+    .available = NULL,
 };

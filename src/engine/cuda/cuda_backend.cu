@@ -1,0 +1,396 @@
+// cuda_backend.cu - the CUDA backend: the same forward pass as the CPU backend on an NVIDIA GPU.
+//
+// Weights live on the device in their storage dtype (bf16, or fp32 for parity tests; norm
+// weights always fp32), in one allocation; the KV cache is one fp32 allocation of max_batch x
+// max_seq positions a layer; activations are fp32. A forward pass is a fixed sequence of kernels
+// on one stream (embed, then per layer: path norm, q/k/v products, RoPE + KV write, attention,
+// output product + residual, and per path: gather norm, gate/up products, SwiGLU, down product,
+// scatter-add; then the final norm and heads), and one copy of the head outputs back to the host.
+// Every device allocation is counted in the engine's allocator and cross-checked against
+// cudaMemGetInfo by the tests.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "cuda_kernels.cuh"
+
+#define CUDA_TRY(call)                                                                          \
+    do {                                                                                        \
+        cudaError_t e_ = (call);                                                                \
+        if (e_ != cudaSuccess)                                                                  \
+            return hb_fail(err, HB_ERR_INTERNAL, "CUDA error at %s:%d: %s (%s)", __FILE__,      \
+                           __LINE__, cudaGetErrorString(e_), #call);                           \
+    } while (0)
+
+struct layer_ptrs {
+    const float *in_norm, *post_norm, *a_in_norm, *a_post_norm;
+    const void *wq, *wk, *wv, *wo, *gate, *up, *down, *a_gate, *a_up, *a_down;
+};
+
+struct hb_backend {
+    hb_model_config c;
+    hb_role role;
+    hb_mem *mem;
+    int max_batch, max_seq, device;
+    bool bf16;
+    cudaStream_t stream;
+    char *wblock;
+    size_t wbytes;
+    const void *embed, *audio_embed, *text_head, *audio_head;
+    const float *norm;
+    std::vector<layer_ptrs> layers;
+    float *inv_freq, *kcache, *vcache;
+    size_t kv_bytes;
+    // workspace for ws_tokens tokens
+    size_t ws_tokens, ws_bytes;
+    float *x, *h, *q, *k, *v, *att, *o, *g, *u, *gu, *logits;
+    dev_token *tok;
+    int32_t *idx;
+    std::vector<int32_t> hidx;
+};
+
+static void dev_free(hb_backend *b, void *p, hb_mem_category cat, size_t bytes)
+{
+    if (!p) return;
+    cudaFree(p);
+    hb_mem_add(b->mem, cat, -(int64_t)bytes);
+}
+
+static void free_workspace(hb_backend *b)
+{
+    if (!b->ws_tokens) return;
+    cudaFree(b->x); // one allocation holds every workspace buffer
+    hb_mem_add(b->mem, HB_MEM_WORKSPACE, -(int64_t)b->ws_bytes);
+    b->ws_tokens = 0;
+    b->ws_bytes = 0;
+}
+
+static void cuda_destroy(hb_backend *b)
+{
+    if (!b) return;
+    cudaSetDevice(b->device);
+    free_workspace(b);
+    dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
+    dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
+    dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
+    dev_free(b, b->inv_freq, HB_MEM_OTHER, (size_t)b->c.head_dim / 2 * sizeof(float));
+    if (b->stream) cudaStreamDestroy(b->stream);
+    delete b;
+}
+
+static hb_status dev_alloc(hb_backend *b, void **p, size_t bytes, hb_mem_category cat,
+                           const char *what, hb_error *err)
+{
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 256);
+    if (e != cudaSuccess)
+        return hb_fail(err, HB_ERR_NOMEM, "cannot allocate %.1f MiB of GPU memory for %s: %s",
+                       (double)bytes / 1048576, what, cudaGetErrorString(e));
+    hb_mem_add(b->mem, cat, (int64_t)bytes);
+    return HB_OK;
+}
+
+static const void **slot_of(hb_backend *b, const hb_tensor_spec *t)
+{
+    layer_ptrs *l = t->layer >= 0 ? &b->layers[(size_t)t->layer] : nullptr;
+    const char *n = t->name;
+    switch (t->kind) {
+    case HB_TK_TEXT_EMBED: return &b->embed;
+    case HB_TK_AUDIO_EMBED: return &b->audio_embed;
+    case HB_TK_TEXT_HEAD: return &b->text_head;
+    case HB_TK_AUDIO_HEAD: return &b->audio_head;
+    case HB_TK_FINAL_NORM: return (const void **)&b->norm;
+    case HB_TK_TEXT_NORM:
+        return (const void **)(strstr(n, "input_layernorm") ? &l->in_norm : &l->post_norm);
+    case HB_TK_AUDIO_NORM:
+        return (const void **)(strstr(n, "audio_input_layernorm") ? &l->a_in_norm : &l->a_post_norm);
+    case HB_TK_ATTN:
+        return strstr(n, "q_proj") ? &l->wq : strstr(n, "k_proj") ? &l->wk : strstr(n, "v_proj") ? &l->wv : &l->wo;
+    case HB_TK_TEXT_MLP: return strstr(n, "gate_proj") ? &l->gate : strstr(n, "up_proj") ? &l->up : &l->down;
+    case HB_TK_AUDIO_MLP:
+        return strstr(n, "gate_proj") ? &l->a_gate : strstr(n, "up_proj") ? &l->a_up : &l->a_down;
+    }
+    return nullptr;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    for (; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
+                             int max_batch, int max_seq, const hb_engine_opts *o, hb_mem *mem,
+                             uint64_t *weights_hash, hb_backend **out, hb_error *err)
+{
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
+        return hb_fail(err, HB_ERR_UNSUPPORTED, "backend 'cuda': no CUDA device is present");
+    int dev = o ? o->device : 0;
+    if (dev < 0 || dev >= ndev)
+        return hb_fail(err, HB_ERR_INVALID, "CUDA device %d does not exist (%d present)", dev, ndev);
+    if (o && o->cuda_graphs)
+        return hb_fail(err, HB_ERR_UNSUPPORTED, "CUDA graphs are not implemented in this backend yet");
+    if (max_seq > 12000)
+        return hb_fail(err, HB_ERR_UNSUPPORTED, "max_seq_len %d exceeds the 12000 positions the "
+                       "CUDA attention kernel keeps in shared memory", max_seq);
+    hb_backend *b = new hb_backend();
+    b->c = *cfg;
+    b->role = role;
+    b->mem = mem;
+    b->max_batch = max_batch;
+    b->max_seq = max_seq;
+    b->device = dev;
+    b->layers.resize((size_t)cfg->layers);
+    hb_status rc = HB_OK;
+    if (cudaSetDevice(dev) != cudaSuccess || cudaStreamCreateWithFlags(&b->stream, cudaStreamNonBlocking) != cudaSuccess)
+        rc = hb_fail(err, HB_ERR_INTERNAL, "cannot use CUDA device %d", dev);
+    size_t nt = hb_model_tensors(cfg, NULL);
+    std::vector<hb_tensor_spec> specs(nt);
+    hb_model_tensors(cfg, specs.data());
+    // the storage dtype of the first owned 2-D tensor decides: bf16 stays bf16, others go fp32
+    b->bf16 = false;
+    for (size_t i = 0; i < nt && !rc; i++) {
+        const hb_st_tensor *t = hb_st_find(st, specs[i].name);
+        if (t && specs[i].ndim == 2 && hb_role_owns(role, specs[i].kind)) {
+            b->bf16 = t->dtype == HB_DT_BF16;
+            break;
+        }
+    }
+    size_t total = 0;
+    std::vector<size_t> offs(nt, 0);
+    for (size_t i = 0; i < nt; i++) {
+        if (!hb_role_owns(role, specs[i].kind)) continue;
+        size_t n = (size_t)specs[i].shape[0] * (size_t)(specs[i].ndim == 2 ? specs[i].shape[1] : 1);
+        size_t esz = specs[i].ndim == 2 && b->bf16 ? 2 : 4;
+        offs[i] = total;
+        total += (n * esz + 255) / 256 * 256;
+    }
+    if (!rc) rc = dev_alloc(b, (void **)&b->wblock, total, HB_MEM_WEIGHTS, "weights", err);
+    b->wbytes = total;
+    uint64_t h = 0xcbf29ce484222325ull;
+    std::vector<float> conv;
+    for (size_t i = 0; i < nt && !rc; i++) {
+        const hb_tensor_spec *s = &specs[i];
+        if (!hb_role_owns(role, s->kind)) continue;
+        const hb_st_tensor *t = hb_st_find(st, s->name);
+        if (!t) {
+            rc = hb_fail(err, HB_ERR_MISMATCH, "weights lack tensor '%s' that the config implies", s->name);
+            break;
+        }
+        if (t->ndim != s->ndim || t->shape[0] != s->shape[0] || (s->ndim == 2 && t->shape[1] != s->shape[1])) {
+            rc = hb_fail(err, HB_ERR_MISMATCH, "tensor '%s' does not have the shape the config implies", s->name);
+            break;
+        }
+        size_t n = (size_t)s->shape[0] * (size_t)(s->ndim == 2 ? s->shape[1] : 1);
+        h = hash_bytes(h, t->data, t->nbytes);
+        char *dst = b->wblock + offs[i];
+        if (s->ndim == 2 && b->bf16 && t->dtype == HB_DT_BF16) {
+            if (cudaMemcpy(dst, t->data, n * 2, cudaMemcpyHostToDevice) != cudaSuccess)
+                rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy '%s' to the GPU", s->name);
+        } else if (s->ndim == 2 && b->bf16) { // mixed storage: convert to bf16 on the host
+            conv.resize(n);
+            hb_convert_to_f32(t->dtype, t->data, conv.data(), n);
+            std::vector<uint16_t> bf(n);
+            hb_convert_from_f32(HB_DT_BF16, conv.data(), bf.data(), n);
+            if (cudaMemcpy(dst, bf.data(), n * 2, cudaMemcpyHostToDevice) != cudaSuccess)
+                rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy '%s' to the GPU", s->name);
+        } else {
+            conv.resize(n);
+            hb_convert_to_f32(t->dtype, t->data, conv.data(), n);
+            if (cudaMemcpy(dst, conv.data(), n * 4, cudaMemcpyHostToDevice) != cudaSuccess)
+                rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy '%s' to the GPU", s->name);
+        }
+        *slot_of(b, s) = dst;
+    }
+    if (weights_hash) *weights_hash = h;
+    int kvdim = cfg->kv_heads * cfg->head_dim;
+    b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * sizeof(float);
+    if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
+    if (!rc) rc = dev_alloc(b, (void **)&b->vcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
+    if (!rc) {
+        int half = cfg->head_dim / 2;
+        std::vector<float> f((size_t)half);
+        for (int j = 0; j < half; j++) { // the same llama3-scaled frequencies as the CPU backend
+            double fr = pow(cfg->rope_theta, -2.0 * j / cfg->head_dim);
+            if (cfg->rope_factor != 0) {
+                double wl = 2 * M_PI / fr, low = cfg->rope_orig_max_pos / cfg->rope_low_freq,
+                       high = cfg->rope_orig_max_pos / cfg->rope_high_freq;
+                if (wl > low) fr /= cfg->rope_factor;
+                else if (wl >= high) {
+                    double sm = (cfg->rope_orig_max_pos / wl - cfg->rope_low_freq) /
+                                (cfg->rope_high_freq - cfg->rope_low_freq);
+                    fr = (1 - sm) * fr / cfg->rope_factor + sm * fr;
+                }
+            }
+            f[(size_t)j] = (float)fr;
+        }
+        rc = dev_alloc(b, (void **)&b->inv_freq, (size_t)half * sizeof(float), HB_MEM_OTHER, "RoPE", err);
+        if (!rc && cudaMemcpy(b->inv_freq, f.data(), (size_t)half * 4, cudaMemcpyHostToDevice) != cudaSuccess)
+            rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy the RoPE table");
+    }
+    if (rc) {
+        cuda_destroy(b);
+        return rc;
+    }
+    *out = b;
+    return HB_OK;
+}
+
+static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
+{
+    if (n <= b->ws_tokens) return HB_OK;
+    free_workspace(b);
+    const hb_model_config *c = &b->c;
+    size_t H = (size_t)c->hidden, Q = (size_t)c->heads * c->head_dim, KV = (size_t)c->kv_heads * c->head_dim;
+    size_t I = (size_t)(c->intermediate > c->audio_intermediate ? c->intermediate : c->audio_intermediate);
+    size_t V = (size_t)c->vocab > (size_t)hb_audio_vocab(c) ? (size_t)c->vocab : (size_t)hb_audio_vocab(c);
+    size_t floats[] = {H, H, Q, KV, KV, Q, H, I, I, I, V};
+    size_t total = 0;
+    for (size_t f : floats) total += (n * f * 4 + 255) / 256 * 256;
+    total += (n * sizeof(dev_token) + 255) / 256 * 256 + (n * 4 + 255) / 256 * 256;
+    char *p;
+    hb_status rc = dev_alloc(b, (void **)&p, total, HB_MEM_WORKSPACE, "the workspace", err);
+    if (rc) return rc;
+    float **ptrs[] = {&b->x, &b->h, &b->q, &b->k, &b->v, &b->att, &b->o, &b->g, &b->u, &b->gu, &b->logits};
+    for (size_t i = 0; i < 11; i++) {
+        *ptrs[i] = (float *)p;
+        p += (n * floats[i] * 4 + 255) / 256 * 256;
+    }
+    b->tok = (dev_token *)p;
+    p += (n * sizeof(dev_token) + 255) / 256 * 256;
+    b->idx = (int32_t *)p;
+    b->ws_tokens = n;
+    b->ws_bytes = total;
+    return HB_OK;
+}
+
+static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
+                              float *audio_logits, hb_error *err)
+{
+    const hb_model_config *c = &b->c;
+    CUDA_TRY(cudaSetDevice(b->device));
+    hb_status rc = grow_workspace(b, n, err);
+    if (rc) return rc;
+    int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, rows = hb_codebook_rows(c);
+    int max_pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const hb_token *t = &tok[i];
+        if (t->slot < 0 || t->slot >= b->max_batch || t->pos < 0 || t->pos >= b->max_seq)
+            return hb_fail(err, HB_ERR_INTERNAL, "token slot %d position %d out of range", t->slot, t->pos);
+        bool can = t->audio ? hb_role_owns(b->role, HB_TK_AUDIO_MLP) : hb_role_owns(b->role, HB_TK_TEXT_MLP);
+        if (!can)
+            return hb_fail(err, HB_ERR_INTERNAL, "a %s engine was given a %s token", hb_role_name(b->role),
+                           t->audio ? "audio" : "text");
+        if (!t->audio && (t->text_id < 0 || t->text_id >= c->vocab))
+            return hb_fail(err, HB_ERR_INVALID, "text token id %d is outside the vocabulary (%d)", t->text_id, c->vocab);
+        for (int k = 0; t->audio && k < HB_NUM_CODEBOOKS; k++)
+            if (t->codes[k] < 0 || t->codes[k] >= rows)
+                return hb_fail(err, HB_ERR_INVALID, "audio code %d (codebook %d) is outside [0, %d)", t->codes[k], k, rows);
+        max_pos = t->pos > max_pos ? t->pos : max_pos;
+    }
+    cudaStream_t s = b->stream;
+    CUDA_TRY(cudaMemcpyAsync(b->tok, tok, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
+    const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
+    hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
+    // per-path token lists (host side: the tokens are on the host already)
+    std::vector<int32_t> path_idx[2];
+    for (size_t i = 0; i < n; i++) path_idx[tok[i].audio ? 1 : 0].push_back((int32_t)i);
+    b->hidx.clear();
+    for (int p = 0; p < 2; p++) b->hidx.insert(b->hidx.end(), path_idx[p].begin(), path_idx[p].end());
+    CUDA_TRY(cudaMemcpyAsync(b->idx, b->hidx.data(), n * 4, cudaMemcpyHostToDevice, s));
+    float eps = (float)c->rms_eps;
+    for (int l = 0; l < c->layers; l++) {
+        const layer_ptrs &L = b->layers[(size_t)l];
+        hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
+                             L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
+        hb_cuda_gemv(L.wq, b->bf16, b->h, b->q, (int)n, Q, H, s);
+        hb_cuda_gemv(L.wk, b->bf16, b->h, b->k, (int)n, KV, H, s);
+        hb_cuda_gemv(L.wv, b->bf16, b->h, b->v, (int)n, KV, H, s);
+        hb_cuda_rope_kv(b->q, b->k, b->v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
+                        c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
+        hb_cuda_attention(b->q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
+                          c->head_dim, b->max_batch, b->max_seq, l, max_pos, s);
+        hb_cuda_gemv(L.wo, b->bf16, b->att, b->o, (int)n, H, Q, s);
+        hb_cuda_add(b->x, b->o, n * (size_t)H, s);
+        size_t off = 0;
+        for (int p = 0; p < 2; p++) {
+            int cnt = (int)path_idx[p].size();
+            if (!cnt) continue;
+            int I = p ? c->audio_intermediate : c->intermediate;
+            const int32_t *idx = b->idx + off;
+            off += (size_t)cnt;
+            hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
+            hb_cuda_gemv(p ? L.a_gate : L.gate, b->bf16, b->h, b->g, cnt, I, H, s);
+            hb_cuda_gemv(p ? L.a_up : L.up, b->bf16, b->h, b->u, cnt, I, H, s);
+            hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);
+            hb_cuda_gemv(p ? L.a_down : L.down, b->bf16, b->gu, b->o, cnt, H, I, s);
+            hb_cuda_scatter_add(b->x, idx, b->o, cnt, H, s);
+        }
+    }
+    // heads for the tokens that ask for them, each path one product
+    std::vector<int32_t> want[2];
+    for (size_t i = 0; i < n; i++)
+        if (tok[i].logits) want[tok[i].audio ? 1 : 0].push_back((int32_t)i);
+    for (int p = 0; p < 2; p++) {
+        int cnt = (int)want[p].size();
+        if (!cnt) continue;
+        const void *head = p ? b->audio_head : b->text_head;
+        float *dst = p ? audio_logits : text_logits;
+        if (!head || !dst)
+            return hb_fail(err, HB_ERR_INTERNAL, "%s logits requested without a %s head", p ? "audio" : "text",
+                           p ? "audio" : "text");
+        int N = p ? hb_audio_vocab(c) : c->vocab;
+        CUDA_TRY(cudaMemcpyAsync(b->idx, want[p].data(), (size_t)cnt * 4, cudaMemcpyHostToDevice, s));
+        hb_cuda_rmsnorm_gather(b->x, b->idx, cnt, b->norm, b->h, H, eps, s);
+        hb_cuda_gemv(head, b->bf16, b->h, b->logits, cnt, N, H, s);
+        CUDA_TRY(cudaMemcpyAsync(dst, b->logits, (size_t)cnt * N * 4, cudaMemcpyDeviceToHost, s));
+        CUDA_TRY(cudaStreamSynchronize(s)); // idx is reused by the next path
+    }
+    CUDA_TRY(cudaStreamSynchronize(s));
+    CUDA_TRY(cudaGetLastError());
+    return HB_OK;
+}
+
+static hb_status cuda_kv_copy(hb_backend *dst, const hb_backend *src, int slot, int p0, int p1,
+                              hb_error *err)
+{
+    if (p1 <= p0) return HB_OK;
+    if (p0 < 0 || p1 > dst->max_seq || p1 > src->max_seq || slot >= dst->max_batch || slot >= src->max_batch)
+        return hb_fail(err, HB_ERR_INTERNAL, "KV handoff range out of bounds");
+    size_t kvdim = (size_t)dst->c.kv_heads * dst->c.head_dim, cnt = (size_t)(p1 - p0) * kvdim * 4;
+    for (int l = 0; l < dst->c.layers; l++) {
+        size_t od = (((size_t)l * dst->max_batch + slot) * dst->max_seq + p0) * kvdim;
+        size_t os = (((size_t)l * src->max_batch + slot) * src->max_seq + p0) * kvdim;
+        CUDA_TRY(cudaMemcpyAsync(dst->kcache + od, src->kcache + os, cnt, cudaMemcpyDeviceToDevice, dst->stream));
+        CUDA_TRY(cudaMemcpyAsync(dst->vcache + od, src->vcache + os, cnt, cudaMemcpyDeviceToDevice, dst->stream));
+    }
+    CUDA_TRY(cudaStreamSynchronize(dst->stream));
+    return HB_OK;
+}
+
+static uint64_t cuda_device_used(const hb_backend *b)
+{
+    size_t free_b = 0, total = 0;
+    cudaSetDevice(b->device);
+    if (cudaMemGetInfo(&free_b, &total) != cudaSuccess) return 0;
+    return (uint64_t)(total - free_b);
+}
+
+static bool cuda_available(void)
+{
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+extern "C" const hb_backend_ops hb_cuda_backend = {
+    "cuda", false, cuda_create, cuda_destroy, cuda_forward, cuda_kv_copy, cuda_device_used,
+    cuda_available,
+};

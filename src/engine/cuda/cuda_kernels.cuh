@@ -1,0 +1,53 @@
+// cuda_kernels.cuh - the CUDA backend's kernels (one family per .cu file), host-callable
+// launchers. Activations are fp32; weights are bf16 (the release's dtype) or fp32 (parity tests);
+// every product accumulates in fp32.
+#ifndef HB_CUDA_KERNELS_CUH
+#define HB_CUDA_KERNELS_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "../engine_internal.h"
+}
+
+// The token batch as the kernels see it (same layout as hb_token).
+struct dev_token {
+    int32_t slot, pos, audio, text_id, codes[HB_NUM_CODEBOOKS], logits;
+};
+static_assert(sizeof(dev_token) == sizeof(hb_token), "dev_token must mirror hb_token");
+
+// embed.cu: x[i] = embed[text_id] or sum_k audio_embed[k * rows + code_k]
+void hb_cuda_embed(const dev_token *tok, int n, const void *embed, const void *audio_embed,
+                   bool bf16, int hidden, int rows, float *x, cudaStream_t s);
+
+// norm.cu: RMSNorm of rows. Path variant: token i uses w_audio when tok[i].audio. Gather
+// variant: out row r is the norm of x row idx[r].
+void hb_cuda_rmsnorm_path(const float *x, const dev_token *tok, int n, const float *w_text,
+                          const float *w_audio, float *out, int hidden, float eps, cudaStream_t s);
+void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const float *w, float *out,
+                            int hidden, float eps, cudaStream_t s);
+
+// gemv.cu: y[t][r] = sum_k x[t][k] W[r][k] for t < n (any n: 8 tokens per weight pass).
+void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
+                  cudaStream_t s);
+
+// rope.cu: rotates q and k of each token at its position (half-split layout) and stores k, v
+// in the slot's cache.
+void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, int n,
+                     const float *inv_freq, int heads, int kv_heads, int head_dim, float *kcache,
+                     float *vcache, int max_batch, int max_seq, int layer, cudaStream_t s);
+
+// attention.cu: grouped-query attention of each token over positions 0..pos of its slot.
+void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
+                       const float *vcache, float *out, int heads, int kv_heads, int head_dim,
+                       int max_batch, int max_seq, int layer, int max_pos, cudaStream_t s);
+
+// elementwise.cu
+void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s);
+void hb_cuda_scatter_add(float *x, const int32_t *idx, const float *rows, int n, int hidden,
+                         cudaStream_t s);
+void hb_cuda_swiglu(const float *g, const float *u, float *out, size_t n, cudaStream_t s);
+
+#endif

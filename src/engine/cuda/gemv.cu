@@ -1,0 +1,93 @@
+// gemv.cu - the matrix products of the CUDA backend: y[t][r] = sum_k x[t][k] W[r][k].
+//
+// Decode is bound by reading W, so each weight row is read once for up to 8 tokens: one warp
+// per output row, 16-byte loads (8 bf16 or 4 fp32 weights a lane), the tokens' x rows read
+// through L1/L2 (they are small and every warp shares them), fp32 accumulators per token, a warp
+// shuffle reduction. More than 8 tokens (prefill) run in groups of 8.
+#include "cuda_kernels.cuh"
+
+#define ROWS_PER_BLOCK 8
+
+template <int NT>
+__global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
+                                 float *__restrict__ y, int N, int K, int nt)
+{
+    int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const uint4 *wr = (const uint4 *)(w + (size_t)row * K);
+    float acc[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] = 0;
+    for (int c = lane; c < K / 8; c += 32) {
+        uint4 raw = __ldg(wr + c);
+        const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw;
+        float wf[8];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            float2 f = __bfloat1622float2(p2[j]);
+            wf[2 * j] = f.x;
+            wf[2 * j + 1] = f.y;
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            if (t >= nt) break;
+            const float4 *xv = (const float4 *)(x + (size_t)t * K) + 2 * c;
+            float4 a = xv[0], b = xv[1];
+            acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x +
+                      wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        if (t >= nt) break;
+        float v = acc[t];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) y[(size_t)t * N + row] = v;
+    }
+}
+
+template <int NT>
+__global__ void gemv_f32_kernel(const float *__restrict__ w, const float *__restrict__ x,
+                                float *__restrict__ y, int N, int K, int nt)
+{
+    int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const float4 *wr = (const float4 *)(w + (size_t)row * K);
+    float acc[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] = 0;
+    for (int c = lane; c < K / 4; c += 32) {
+        float4 wv = __ldg(wr + c);
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            if (t >= nt) break;
+            float4 a = ((const float4 *)(x + (size_t)t * K))[c];
+            acc[t] += wv.x * a.x + wv.y * a.y + wv.z * a.z + wv.w * a.w;
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        if (t >= nt) break;
+        float v = acc[t];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) y[(size_t)t * N + row] = v;
+    }
+}
+
+void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
+                  cudaStream_t s)
+{
+    dim3 grid((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block(32 * ROWS_PER_BLOCK);
+    for (int t0 = 0; t0 < n; t0 += 8) {
+        int nt = n - t0 < 8 ? n - t0 : 8;
+        const float *xt = x + (size_t)t0 * K;
+        float *yt = y + (size_t)t0 * N;
+        if (bf16) {
+            if (nt == 1) gemv_bf16_kernel<1><<<grid, block, 0, s>>>((const __nv_bfloat16 *)w, xt, yt, N, K, nt);
+            else gemv_bf16_kernel<8><<<grid, block, 0, s>>>((const __nv_bfloat16 *)w, xt, yt, N, K, nt);
+        } else {
+            if (nt == 1) gemv_f32_kernel<1><<<grid, block, 0, s>>>((const float *)w, xt, yt, N, K, nt);
+            else gemv_f32_kernel<8><<<grid, block, 0, s>>>((const float *)w, xt, yt, N, K, nt);
+        }
+    }
+}

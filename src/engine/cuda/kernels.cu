@@ -1,0 +1,211 @@
+// kernels.cu - embedding gather, RMSNorm, RoPE + KV write, decode/prefill attention and the
+// elementwise kernels of the CUDA backend. Math (per token):
+//   embed:     x = E[id]  or  x = sum_k A[k * rows + code_k]
+//   rmsnorm:   out = w * x / sqrt(mean(x^2) + eps)            (fp32)
+//   rope:      (a, b) = (v[i], v[i + d/2]) -> (a cos - b sin, b cos + a sin), angle = pos * f_i
+//   attention: o_h = sum_p softmax_p(q_h . k_p / sqrt(d)) v_p over p <= pos, kv head h / group
+//   swiglu:    out = g / (1 + e^-g) * u
+#include "cuda_kernels.cuh"
+
+__device__ __forceinline__ float load_w(const void *w, bool bf16, size_t i)
+{
+    return bf16 ? __bfloat162float(((const __nv_bfloat16 *)w)[i]) : ((const float *)w)[i];
+}
+
+__device__ __forceinline__ float block_sum(float v, float *red)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float t = threadIdx.x < nw ? red[threadIdx.x] : 0.f;
+    if (warp == 0)
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+    if (threadIdx.x == 0) red[0] = t;
+    __syncthreads();
+    return red[0];
+}
+
+__global__ void embed_kernel(const dev_token *tok, const void *embed, const void *audio_embed,
+                             bool bf16, int hidden, int rows, float *x)
+{
+    const dev_token t = tok[blockIdx.x];
+    float *xi = x + (size_t)blockIdx.x * hidden;
+    for (int d = threadIdx.x; d < hidden; d += blockDim.x) {
+        float v = 0;
+        if (!t.audio) {
+            v = load_w(embed, bf16, (size_t)t.text_id * hidden + d);
+        } else {
+            for (int k = 0; k < HB_NUM_CODEBOOKS; k++)
+                v += load_w(audio_embed, bf16, ((size_t)k * rows + t.codes[k]) * hidden + d);
+        }
+        xi[d] = v;
+    }
+}
+
+void hb_cuda_embed(const dev_token *tok, int n, const void *embed, const void *audio_embed,
+                   bool bf16, int hidden, int rows, float *x, cudaStream_t s)
+{
+    embed_kernel<<<n, 256, 0, s>>>(tok, embed, audio_embed, bf16, hidden, rows, x);
+}
+
+__global__ void rmsnorm_kernel(const float *x, const dev_token *tok, const int32_t *idx,
+                               const float *w_text, const float *w_audio, float *out, int hidden,
+                               float eps)
+{
+    __shared__ float red[32];
+    int row = idx ? idx[blockIdx.x] : blockIdx.x;
+    const float *xr = x + (size_t)row * hidden;
+    const float *w = (tok && tok[blockIdx.x].audio) ? w_audio : w_text;
+    float ss = 0;
+    for (int d = threadIdx.x; d < hidden; d += blockDim.x) ss += xr[d] * xr[d];
+    ss = block_sum(ss, red);
+    float inv = rsqrtf(ss / hidden + eps);
+    float *o = out + (size_t)blockIdx.x * hidden;
+    for (int d = threadIdx.x; d < hidden; d += blockDim.x) o[d] = w[d] * (xr[d] * inv);
+}
+
+void hb_cuda_rmsnorm_path(const float *x, const dev_token *tok, int n, const float *w_text,
+                          const float *w_audio, float *out, int hidden, float eps, cudaStream_t s)
+{
+    rmsnorm_kernel<<<n, 256, 0, s>>>(x, tok, nullptr, w_text, w_audio, out, hidden, eps);
+}
+
+void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const float *w, float *out,
+                            int hidden, float eps, cudaStream_t s)
+{
+    rmsnorm_kernel<<<n, 256, 0, s>>>(x, nullptr, idx, w, w, out, hidden, eps);
+}
+
+__device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int max_batch,
+                                            int max_seq, int kvdim)
+{
+    return (((size_t)layer * max_batch + slot) * max_seq + pos) * kvdim;
+}
+
+__global__ void rope_kv_kernel(float *q, float *k, const float *v, const dev_token *tok,
+                               const float *inv_freq, int heads, int kv_heads, int hd,
+                               float *kcache, float *vcache, int max_batch, int max_seq, int layer)
+{
+    const dev_token t = tok[blockIdx.x];
+    int half = hd / 2, kvdim = kv_heads * hd;
+    float *qi = q + (size_t)blockIdx.x * heads * hd, *ki = k + (size_t)blockIdx.x * kvdim;
+    const float *vi = v + (size_t)blockIdx.x * kvdim;
+    for (int j = threadIdx.x; j < (heads + kv_heads) * half; j += blockDim.x) {
+        int h = j / half, i = j % half;
+        float *vec = h < heads ? qi + h * hd : ki + (h - heads) * hd;
+        double ang = (double)t.pos * (double)inv_freq[i];
+        float c = (float)cos(ang), sn = (float)sin(ang);
+        float a = vec[i], b = vec[i + half];
+        vec[i] = a * c - b * sn;
+        vec[i + half] = b * c + a * sn;
+    }
+    __syncthreads();
+    size_t off = cache_off(layer, t.slot, t.pos, max_batch, max_seq, kvdim);
+    for (int d = threadIdx.x; d < kvdim; d += blockDim.x) {
+        kcache[off + d] = ki[d];
+        vcache[off + d] = vi[d];
+    }
+}
+
+void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, int n,
+                     const float *inv_freq, int heads, int kv_heads, int head_dim, float *kcache,
+                     float *vcache, int max_batch, int max_seq, int layer, cudaStream_t s)
+{
+    rope_kv_kernel<<<n, 256, 0, s>>>(q, k, v, tok, inv_freq, heads, kv_heads, head_dim, kcache,
+                                     vcache, max_batch, max_seq, layer);
+}
+
+// One block per (token, head): scores in shared memory, then a weighted sum of V.
+__global__ void attention_kernel(const float *q, const dev_token *tok, const float *kcache,
+                                 const float *vcache, float *out, int heads, int kv_heads, int hd,
+                                 int max_batch, int max_seq, int layer)
+{
+    extern __shared__ float sc[];
+    __shared__ float red[32];
+    const dev_token t = tok[blockIdx.x];
+    int h = blockIdx.y, kvh = h / (heads / kv_heads), kvdim = kv_heads * hd, npos = t.pos + 1;
+    const float *qh = q + ((size_t)blockIdx.x * heads + h) * hd;
+    float scale = rsqrtf((float)hd);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    for (int p = warp; p < npos; p += nw) { // a warp per position
+        const float *kp = kcache + cache_off(layer, t.slot, p, max_batch, max_seq, kvdim) + kvh * hd;
+        float s = 0;
+        for (int i = lane; i < hd; i += 32) s += qh[i] * kp[i];
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) sc[p] = s * scale;
+    }
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int p = threadIdx.x; p < npos; p += blockDim.x) mx = fmaxf(mx, sc[p]);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = -INFINITY;
+    for (int w = 0; w < nw; w++) mx = fmaxf(mx, red[w]);
+    __syncthreads();
+    float sum = 0;
+    for (int p = threadIdx.x; p < npos; p += blockDim.x) {
+        sc[p] = __expf(sc[p] - mx);
+        sum += sc[p];
+    }
+    sum = block_sum(sum, red);
+    float inv = 1.f / sum;
+    float *oh = out + ((size_t)blockIdx.x * heads + h) * hd;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float acc = 0;
+        for (int p = 0; p < npos; p++)
+            acc += sc[p] * vcache[cache_off(layer, t.slot, p, max_batch, max_seq, kvdim) + kvh * hd + i];
+        oh[i] = acc * inv;
+    }
+}
+
+void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
+                       const float *vcache, float *out, int heads, int kv_heads, int head_dim,
+                       int max_batch, int max_seq, int layer, int max_pos, cudaStream_t s)
+{
+    dim3 grid(n, heads);
+    size_t smem = (size_t)(max_pos + 1) * sizeof(float);
+    attention_kernel<<<grid, 128, smem, s>>>(q, tok, kcache, vcache, out, heads, kv_heads,
+                                             head_dim, max_batch, max_seq, layer);
+}
+
+__global__ void add_kernel(float *x, const float *y, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        x[i] += y[i];
+}
+
+void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s)
+{
+    int blocks = (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
+    add_kernel<<<blocks, 256, 0, s>>>(x, y, n);
+}
+
+__global__ void scatter_add_kernel(float *x, const int32_t *idx, const float *rows, int hidden)
+{
+    float *xr = x + (size_t)idx[blockIdx.x] * hidden;
+    const float *r = rows + (size_t)blockIdx.x * hidden;
+    for (int d = threadIdx.x; d < hidden; d += blockDim.x) xr[d] += r[d];
+}
+
+void hb_cuda_scatter_add(float *x, const int32_t *idx, const float *rows, int n, int hidden,
+                         cudaStream_t s)
+{
+    scatter_add_kernel<<<n, 256, 0, s>>>(x, idx, rows, hidden);
+}
+
+__global__ void swiglu_kernel(const float *g, const float *u, float *out, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float a = g[i];
+        out[i] = a / (1.f + __expf(-a)) * u[i];
+    }
+}
+
+void hb_cuda_swiglu(const float *g, const float *u, float *out, size_t n, cudaStream_t s)
+{
+    int blocks = (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
+    swiglu_kernel<<<blocks, 256, 0, s>>>(g, u, out, n);
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""GPU tests of the CUDA backend (ctest label "gpu"); exit 77 (skipped) where there is no GPU.
+
+  - logits: CUDA vs CPU on tiny and small engines, fp32 weights within 1e-3 of their scale, bf16
+    weights within 1e-2; text prompts with text decode steps, mixed prompts with audio steps;
+    unified and separate;
+  - greedy codes over 100 frames identical between CUDA unified, CUDA separate and CPU;
+  - compute-sanitizer memcheck clean on a forward pass of each topology (when the tool exists).
+usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER
+"""
+import array
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+
+
+def run(args, timeout=900):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Results:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        print(("ok   " if ok else "FAIL ") + name + ("" if ok else " " + detail))
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+
+
+def spec_file(tmp, cfg, rng, kind):
+    lo = min(cfg["audio_eos_token_id"], cfg["audio_out_bos_token_id"], cfg["audio_in_token_idx"],
+             cfg["audio_out_token_idx"], cfg["text_config"]["eos_token_id"])
+    cb = cfg["audio_codebook_size"]
+    if kind == "text":
+        steps = [[{"t": rng.randrange(lo)} for _ in range(24)]] + [[{"t": rng.randrange(lo)}] for _ in range(30)]
+    else:
+        steps = [[{"t": rng.randrange(lo)} for _ in range(12)] + [{"t": cfg["audio_out_bos_token_id"]}],
+                 [{"a": [cb] * 8}]] + [[{"a": [rng.randrange(cb) for _ in range(8)]}] for _ in range(29)]
+    path = os.path.join(tmp, f"spec_{kind}.json")
+    with open(path, "w") as f:
+        json.dump({"steps": steps}, f)
+    return path
+
+
+def floats(path):
+    a = array.array("f")
+    with open(path, "rb") as f:
+        a.frombytes(f.read())
+    return a
+
+
+def rel_error(a, b, width):
+    worst = 0.0
+    for r in range(len(a) // width):
+        ra, rb = a[r * width:(r + 1) * width], b[r * width:(r + 1) * width]
+        scale = max(abs(v) for v in rb) or 1.0
+        worst = max(worst, max(abs(x - y) for x, y in zip(ra, rb)) / scale)
+    return worst
+
+
+def main():
+    bench, driver = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="hb_gpu_")
+    res = Results()
+    try:
+        rc, _, err = run([bench, "build-engine", "--preset", "tiny", "--dtype", "f32", "--topology",
+                          "both", "--output", os.path.join(tmp, "probe")])
+        rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
+                          "--backend", "cuda", "--frames", "2"])
+        if rc != 0 and ("no CUDA device" in err or "not in this build" in err):
+            print(f"skipped: {err.strip()}")
+            return SKIP
+        res.check("the CUDA backend runs", rc == 0, err)
+        rng = random.Random(5)
+        for preset, dtype, tol in (("tiny", "f32", 1e-3), ("small", "f32", 1e-3), ("small", "bf16", 1e-2)):
+            d = os.path.join(tmp, f"{preset}_{dtype}")
+            rc, _, err = run([bench, "build-engine", "--preset", preset, "--dtype", dtype, "--topology",
+                              "both", "--seed", "3", "--output", d])
+            with open(os.path.join(d, "unified", "config.json")) as f:
+                cfg = json.load(f)
+            width = {"text": cfg["text_config"]["vocab_size"], "mixed": 8 * (cfg["audio_codebook_size"] + 2)}
+            for topo, eng in (("unified", ["--engine", os.path.join(d, "unified")]),
+                              ("separate", ["--pair", os.path.join(d, "text"), os.path.join(d, "audio")])):
+                for kind in ("text", "mixed"):
+                    sp = spec_file(tmp, cfg, rng, kind)
+                    outs = {}
+                    for backend in ("cpu", "cuda"):
+                        op = os.path.join(tmp, f"out_{backend}.bin")
+                        rc, _, err = run([driver, "--backend", backend, *eng, sp, op])
+                        if rc != 0:
+                            res.check(f"{preset} {dtype} {topo} {kind}: driver on {backend}", False, err)
+                            break
+                        outs[backend] = floats(op)
+                    if len(outs) < 2:
+                        continue
+                    # the mixed case mixes text rows (prompt) and audio rows: compare the audio rows
+                    a, b = outs["cuda"], outs["cpu"]
+                    if kind == "mixed":
+                        skip = 13 * width["text"]
+                        a, b = a[skip:], b[skip:]
+                    e = rel_error(a, b, width[kind])
+                    res.check(f"{preset} {dtype} {topo} {kind}: CUDA logits within {tol:g} of CPU "
+                              f"(worst {e:.2g})", e <= tol and len(a) == len(b))
+            if dtype != "f32":
+                continue
+            frames = {}
+            for name, args in (("cpu", ["--engine", os.path.join(d, "unified")]),
+                               ("cuda unified", ["--engine", os.path.join(d, "unified"), "--backend", "cuda"]),
+                               ("cuda separate", ["--text-engine", os.path.join(d, "text"), "--audio-engine",
+                                                  os.path.join(d, "audio"), "--backend", "cuda"])):
+                rc, out, err = run([bench, "generate", *args, "--greedy", "--exact", "--frames", "100",
+                                    "--text-tokens", "4", "--prompt-length", "20", "--seed", "9"])
+                frames[name] = json.loads(out)["frames"] if rc == 0 else err
+            res.check(f"{preset}: greedy 100 frames identical on CUDA unified, CUDA separate and CPU",
+                      frames["cpu"] == frames["cuda unified"] == frames["cuda separate"]
+                      and len(frames["cpu"]) == 100, str({k: (v if isinstance(v, str) else len(v)) for k, v in frames.items()}))
+        cs = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
+        if os.path.exists(cs):
+            d = os.path.join(tmp, "tiny_f32")
+            with open(os.path.join(d, "unified", "config.json")) as f:
+                cfg = json.load(f)
+            sp = spec_file(tmp, cfg, rng, "mixed")
+            for topo, eng in (("unified", ["--engine", os.path.join(d, "unified")]),
+                              ("separate", ["--pair", os.path.join(d, "text"), os.path.join(d, "audio")])):
+                rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", driver, "--backend",
+                                    "cuda", *eng, sp, os.path.join(tmp, "ms.bin")])
+                res.check(f"compute-sanitizer memcheck clean ({topo})", rc == 0 and "ERROR SUMMARY: 0 errors" in out + err,
+                          (out + err)[-1500:])
+        else:
+            print("note: compute-sanitizer not found; memcheck not run")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{res.passed} passed, {res.failed} failed")
+    return 1 if res.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
