@@ -1,7 +1,8 @@
 /* bench_engine.c - speed of the CPU backend: prefill and decode on an engine directory.
  *
- * usage: bench_engine ENGINE_DIR [--pair AUDIO_DIR]
- * (ENGINE_DIR is a unified engine, or the text engine when --pair gives the audio engine).
+ * usage: bench_engine [--backend cpu|cuda] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO]
+ * (ENGINE_DIR is a unified engine, or the text engine when --pair gives the audio engine;
+ * --context is the prompt length the decode steps run behind).
  * Figures, each the median of repeated runs:
  *   prefill of a 128- and a 512-token text prompt (ms, tokens/s)
  *   audio decode step at batch 1 and 4 (context ~ prompt 128 + 100 frames): ms a step and
@@ -56,14 +57,46 @@ static double prefill_ms(size_t n)
     return 1e3 * bench_median(t, 7);
 }
 
+static size_t context = 128;
+
+static double first_frame_t;
+static void on_first(void *user, const hb_frame *f)
+{
+    (void)user;
+    if (f->index == 0) first_frame_t = f->t_s;
+}
+
+/* Median time from adding a request with a 128-token prompt to its first complete frame. */
+static double ttfa_ms(void)
+{
+    const hb_model_config *c = hb_engine_config(eng);
+    int32_t p[130];
+    size_t np = hb_prompt_synthetic(c, 127, 9, false, true, p);
+    double t[7];
+    hb_error e = {0};
+    for (int r = 0; r < 7; r++) {
+        hb_request_desc d = req(p, np, 0, 4, (uint64_t)r);
+        d.on_frame = on_first;
+        first_frame_t = 0;
+        uint64_t id;
+        double t0 = bench_now_s();
+        if (hb_request_add(eng, &d, &id, &e)) die(&e);
+        while (first_frame_t == 0)
+            if (hb_engine_step(eng, NULL, &e)) die(&e);
+        t[r] = first_frame_t - t0;
+        hb_request_remove(eng, id, &e);
+    }
+    return 1e3 * bench_median(t, 7);
+}
+
 /* Median decode step time with `batch` requests in the given mode. */
 static double step_ms(int batch, bool text_mode, size_t steps)
 {
     const hb_model_config *c = hb_engine_config(eng);
-    int32_t p[200];
-    size_t np = hb_prompt_synthetic(c, 127, 5, false, !text_mode, p);
+    int32_t *p = malloc((context + 2) * sizeof *p);
+    size_t np = hb_prompt_synthetic(c, context - 1, 5, false, !text_mode, p);
     hb_error e = {0};
-    uint64_t ids[64];
+    uint64_t ids[256];
     for (int b = 0; b < batch; b++) {
         hb_request_desc d = req(p, np, text_mode ? steps + 10 : 0, text_mode ? 1 : steps + 10,
                                 (uint64_t)b);
@@ -79,34 +112,50 @@ static double step_ms(int batch, bool text_mode, size_t steps)
     for (int b = 0; b < batch; b++) hb_request_remove(eng, ids[b], &e);
     double m = 1e3 * bench_median(t, steps);
     free(t);
+    free(p);
     return m;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_engine ENGINE_DIR [--pair AUDIO_DIR]\n");
-        return 2;
-    }
     hb_error e = {0};
     hb_engine_opts o = hb_engine_defaults();
-    bool pair = argc >= 4 && strcmp(argv[2], "--pair") == 0;
-    if (pair ? hb_engine_open_pair(argv[1], argv[3], &o, &eng, &e) : hb_engine_open(argv[1], &o, &eng, &e))
+    int batches[16] = {1, 4}, nb = 2, a = 1;
+    for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
+        if (strcmp(argv[a], "--backend") == 0) o.backend = argv[a + 1];
+        else if (strcmp(argv[a], "--context") == 0) context = strtoul(argv[a + 1], NULL, 10);
+        else if (strcmp(argv[a], "--batches") == 0) {
+            nb = 0;
+            for (char *t = strtok(argv[a + 1], ","); t && nb < 16; t = strtok(NULL, ",")) batches[nb++] = atoi(t);
+        }
+    }
+    if (a >= argc || context < 2) {
+        fprintf(stderr, "usage: bench_engine [--backend B] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
+        return 2;
+    }
+    bool pair = a + 2 < argc && strcmp(argv[a + 1], "--pair") == 0;
+    if (pair ? hb_engine_open_pair(argv[a], argv[a + 2], &o, &eng, &e) : hb_engine_open(argv[a], &o, &eng, &e))
         die(&e);
     hb_engine_info info;
     hb_engine_describe(eng, &info);
-    printf("engine %s (%s, %s backend, %.1f M parameters in memory)\n", argv[1],
-           pair ? "separate pair" : "unified", info.backend, (double)info.params / 1e6);
+    printf("engine %s (%s, %s backend, %.1f M parameters in memory, context %zu)\n", argv[a],
+           pair ? "separate pair" : "unified", info.backend, (double)info.params / 1e6, context);
     for (size_t n = 128; n <= 512; n *= 4) {
         double ms = prefill_ms(n);
         printf("prefill %4zu tokens          %9.2f ms   %9.0f tokens/s\n", n, ms, (double)n / ms * 1e3);
     }
-    for (int b = 1; b <= 4; b *= 4) {
-        double ms = step_ms(b, false, 100);
-        printf("audio decode step, batch %d   %9.2f ms   RTF %.3f per stream (40 ms of audio a step)\n",
-               b, ms, ms / 40.0);
+    for (int i = 0; i < nb; i++) {
+        double ms = step_ms(batches[i], false, 100);
+        printf("audio decode step, batch %-3d %9.3f ms   RTF %.4f a stream; %.1f s of audio per s\n",
+               batches[i], ms, ms / 40.0, batches[i] * 0.040 / (ms / 1e3));
     }
-    printf("text decode step, batch 1    %9.2f ms\n", step_ms(1, true, 30));
+    printf("text decode step, batch 1    %9.3f ms\n", step_ms(1, true, 30));
+    printf("time to first audio frame, 128-token prompt: %.3f ms\n", ttfa_ms());
+    hb_memory_report m;
+    hb_engine_memory(eng, &m);
+    printf("memory: weights %.1f MiB, KV %.1f MiB, workspace %.1f MiB (counted); device in use %.1f MiB\n",
+           m.current[HB_MEM_WEIGHTS] / 1048576.0, m.current[HB_MEM_KV] / 1048576.0,
+           m.peak[HB_MEM_WORKSPACE] / 1048576.0, m.device_used / 1048576.0);
     hb_engine_close(eng);
     return 0;
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The GPU benchmarks, on one GPU: the bandwidth floor, the CUDA backend on the base-3b layout
+# (unified and separate), and the PyTorch peer in the reference implementation's style, all in
+# one run on the same machine. usage: bench/run_gpu_bench.sh BUILD_DIR [WORK_DIR]
+set -euo pipefail
+build=$1
+work=${2:-/tmp/hb-gpu-bench}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$work"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+"$build/bench/gpu_bandwidth"
+eng="$work/base3b"
+if [ ! -f "$eng/unified/engine.json" ]; then
+  /usr/bin/time -f "build-engine base-3b: %e s" "$build/src/higgs-bench" build-engine --preset base-3b \
+    --topology both --max-batch 64 --max-seq-len 1024 --output "$eng"
+fi
+"$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8,32,64 "$eng/unified"
+"$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8 "$eng/text" --pair "$eng/audio"
+python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512
