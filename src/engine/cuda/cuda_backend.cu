@@ -44,7 +44,10 @@ struct hb_backend {
     size_t kv_bytes;
     // workspace for ws_tokens tokens
     size_t ws_tokens, ws_bytes;
-    float *x, *h, *q, *k, *v, *att, *o, *g, *u, *gu, *logits;
+    float *x, *h, *q, *k, *v, *att, *o, *g, *u, *gu;
+    float *logits;           // head outputs, grown to the rows asked for
+    size_t logit_rows;
+    hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     dev_token *tok;
     int32_t *idx;
     std::vector<int32_t> hidx;
@@ -71,6 +74,11 @@ static void cuda_destroy(hb_backend *b)
     if (!b) return;
     cudaSetDevice(b->device);
     free_workspace(b);
+    if (b->logit_rows) {
+        size_t V = (size_t)b->c.vocab > (size_t)hb_audio_vocab(&b->c) ? (size_t)b->c.vocab : (size_t)hb_audio_vocab(&b->c);
+        dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_rows * V * 4);
+    }
+    if (b->gemm.handle) cublasDestroy(b->gemm.handle);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
@@ -138,8 +146,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         return hb_fail(err, HB_ERR_INVALID, "CUDA device %d does not exist (%d present)", dev, ndev);
     if (o && o->cuda_graphs)
         return hb_fail(err, HB_ERR_UNSUPPORTED, "CUDA graphs are not implemented in this backend yet");
-    if (max_seq > 12000)
-        return hb_fail(err, HB_ERR_UNSUPPORTED, "max_seq_len %d exceeds the 12000 positions the "
+    if (max_seq > 10000)
+        return hb_fail(err, HB_ERR_UNSUPPORTED, "max_seq_len %d exceeds the 10000 positions the "
                        "CUDA attention kernel keeps in shared memory", max_seq);
     hb_backend *b = new hb_backend();
     b->c = *cfg;
@@ -152,6 +160,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     hb_status rc = HB_OK;
     if (cudaSetDevice(dev) != cudaSuccess || cudaStreamCreateWithFlags(&b->stream, cudaStreamNonBlocking) != cudaSuccess)
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot use CUDA device %d", dev);
+    if (!rc && cublasCreate(&b->gemm.handle) != CUBLAS_STATUS_SUCCESS)
+        rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a cuBLAS handle");
     size_t nt = hb_model_tensors(cfg, NULL);
     std::vector<hb_tensor_spec> specs(nt);
     hb_model_tensors(cfg, specs.data());
@@ -251,19 +261,23 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     const hb_model_config *c = &b->c;
     size_t H = (size_t)c->hidden, Q = (size_t)c->heads * c->head_dim, KV = (size_t)c->kv_heads * c->head_dim;
     size_t I = (size_t)(c->intermediate > c->audio_intermediate ? c->intermediate : c->audio_intermediate);
-    size_t V = (size_t)c->vocab > (size_t)hb_audio_vocab(c) ? (size_t)c->vocab : (size_t)hb_audio_vocab(c);
-    size_t floats[] = {H, H, Q, KV, KV, Q, H, I, I, I, V};
+    size_t floats[] = {H, H, Q, KV, KV, Q, H, I, I, I};
     size_t total = 0;
     for (size_t f : floats) total += (n * f * 4 + 255) / 256 * 256;
+    size_t maxk = I > Q ? I : Q;
+    maxk = maxk > H ? maxk : H;
+    total += (n * maxk * 2 + 255) / 256 * 256; // bf16 activations for cuBLAS
     total += (n * sizeof(dev_token) + 255) / 256 * 256 + (n * 4 + 255) / 256 * 256;
     char *p;
     hb_status rc = dev_alloc(b, (void **)&p, total, HB_MEM_WORKSPACE, "the workspace", err);
     if (rc) return rc;
-    float **ptrs[] = {&b->x, &b->h, &b->q, &b->k, &b->v, &b->att, &b->o, &b->g, &b->u, &b->gu, &b->logits};
-    for (size_t i = 0; i < 11; i++) {
+    float **ptrs[] = {&b->x, &b->h, &b->q, &b->k, &b->v, &b->att, &b->o, &b->g, &b->u, &b->gu};
+    for (size_t i = 0; i < 10; i++) {
         *ptrs[i] = (float *)p;
         p += (n * floats[i] * 4 + 255) / 256 * 256;
     }
+    b->gemm.xb = (__nv_bfloat16 *)p;
+    p += (n * maxk * 2 + 255) / 256 * 256;
     b->tok = (dev_token *)p;
     p += (n * sizeof(dev_token) + 255) / 256 * 256;
     b->idx = (int32_t *)p;
@@ -271,6 +285,23 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     b->ws_bytes = total;
     return HB_OK;
 }
+
+static hb_status grow_logits(hb_backend *b, size_t rows, hb_error *err)
+{
+    if (rows <= b->logit_rows) return HB_OK;
+    size_t V = (size_t)b->c.vocab > (size_t)hb_audio_vocab(&b->c) ? (size_t)b->c.vocab : (size_t)hb_audio_vocab(&b->c);
+    if (b->logit_rows) dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_rows * V * 4);
+    b->logit_rows = 0;
+    hb_status rc = dev_alloc(b, (void **)&b->logits, rows * V * 4, HB_MEM_WORKSPACE, "the head outputs", err);
+    if (!rc) b->logit_rows = rows;
+    return rc;
+}
+
+#define MATMUL(w, x, y, n, N, K)                                                                \
+    do {                                                                                        \
+        if (hb_cuda_matmul(&b->gemm, w, b->bf16, x, y, n, N, K, s) != CUBLAS_STATUS_SUCCESS)    \
+            return hb_fail(err, HB_ERR_INTERNAL, "cuBLAS failed at %s:%d", __FILE__, __LINE__); \
+    } while (0)
 
 static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
                               float *audio_logits, hb_error *err)
@@ -311,14 +342,14 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
         const layer_ptrs &L = b->layers[(size_t)l];
         hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
                              L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
-        hb_cuda_gemv(L.wq, b->bf16, b->h, b->q, (int)n, Q, H, s);
-        hb_cuda_gemv(L.wk, b->bf16, b->h, b->k, (int)n, KV, H, s);
-        hb_cuda_gemv(L.wv, b->bf16, b->h, b->v, (int)n, KV, H, s);
+        MATMUL(L.wq, b->h, b->q, (int)n, Q, H);
+        MATMUL(L.wk, b->h, b->k, (int)n, KV, H);
+        MATMUL(L.wv, b->h, b->v, (int)n, KV, H);
         hb_cuda_rope_kv(b->q, b->k, b->v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
                         c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
         hb_cuda_attention(b->q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
                           c->head_dim, b->max_batch, b->max_seq, l, max_pos, s);
-        hb_cuda_gemv(L.wo, b->bf16, b->att, b->o, (int)n, H, Q, s);
+        MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
         hb_cuda_add(b->x, b->o, n * (size_t)H, s);
         size_t off = 0;
         for (int p = 0; p < 2; p++) {
@@ -328,10 +359,10 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
             const int32_t *idx = b->idx + off;
             off += (size_t)cnt;
             hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
-            hb_cuda_gemv(p ? L.a_gate : L.gate, b->bf16, b->h, b->g, cnt, I, H, s);
-            hb_cuda_gemv(p ? L.a_up : L.up, b->bf16, b->h, b->u, cnt, I, H, s);
+            MATMUL(p ? L.a_gate : L.gate, b->h, b->g, cnt, I, H);
+            MATMUL(p ? L.a_up : L.up, b->h, b->u, cnt, I, H);
             hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);
-            hb_cuda_gemv(p ? L.a_down : L.down, b->bf16, b->gu, b->o, cnt, H, I, s);
+            MATMUL(p ? L.a_down : L.down, b->gu, b->o, cnt, H, I);
             hb_cuda_scatter_add(b->x, idx, b->o, cnt, H, s);
         }
     }
@@ -348,9 +379,11 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
             return hb_fail(err, HB_ERR_INTERNAL, "%s logits requested without a %s head", p ? "audio" : "text",
                            p ? "audio" : "text");
         int N = p ? hb_audio_vocab(c) : c->vocab;
+        rc = grow_logits(b, (size_t)cnt, err);
+        if (rc) return rc;
         CUDA_TRY(cudaMemcpyAsync(b->idx, want[p].data(), (size_t)cnt * 4, cudaMemcpyHostToDevice, s));
         hb_cuda_rmsnorm_gather(b->x, b->idx, cnt, b->norm, b->h, H, eps, s);
-        hb_cuda_gemv(head, b->bf16, b->h, b->logits, cnt, N, H, s);
+        MATMUL(head, b->h, b->logits, cnt, N, H);
         CUDA_TRY(cudaMemcpyAsync(dst, b->logits, (size_t)cnt * N * 4, cudaMemcpyDeviceToHost, s));
         CUDA_TRY(cudaStreamSynchronize(s)); // idx is reused by the next path
     }

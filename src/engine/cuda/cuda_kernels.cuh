@@ -4,6 +4,7 @@
 #ifndef HB_CUDA_KERNELS_CUH
 #define HB_CUDA_KERNELS_CUH
 
+#include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -32,6 +33,15 @@ void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const flo
 // gemv.cu: y[t][r] = sum_k x[t][k] W[r][k] for t < n (any n: 8 tokens per weight pass).
 void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
                   cudaStream_t s);
+
+// The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and more
+// than 8 tokens (xb: a bf16 staging buffer of at least n x K elements).
+struct hb_gemm_ctx {
+    cublasHandle_t handle;
+    __nv_bfloat16 *xb;
+};
+cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
+                              float *y, int n, int N, int K, cudaStream_t s);
 
 // rope.cu: rotates q and k of each token at its position (half-split layout) and stores k, v
 // in the slot's cache.

@@ -3,7 +3,8 @@
 // Decode is bound by reading W, so each weight row is read once for up to 8 tokens: one warp
 // per output row, 16-byte loads (8 bf16 or 4 fp32 weights a lane), the tokens' x rows read
 // through L1/L2 (they are small and every warp shares them), fp32 accumulators per token, a warp
-// shuffle reduction. More than 8 tokens (prefill) run in groups of 8.
+// shuffle reduction. More than 8 tokens (prefill) run in groups of 8; with bf16 weights, more
+// than 8 tokens go to cuBLAS instead (activations rounded to bf16, tensor cores, fp32 output).
 #include "cuda_kernels.cuh"
 
 #define ROWS_PER_BLOCK 8
@@ -90,4 +91,28 @@ void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int
             else gemv_f32_kernel<8><<<grid, block, 0, s>>>((const float *)w, xt, yt, N, K, nt);
         }
     }
+}
+
+__global__ void to_bf16_kernel(const float *x, __nv_bfloat16 *y, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = __float2bfloat16(x[i]);
+}
+
+cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
+                              float *y, int n, int N, int K, cudaStream_t s)
+{
+    if (!bf16 || n <= 8 || !g || !g->handle) {
+        hb_cuda_gemv(w, bf16, x, y, n, N, K, s);
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    size_t elems = (size_t)n * K;
+    int blocks = (int)((elems + 255) / 256 < 8192 ? (elems + 255) / 256 : 8192);
+    to_bf16_kernel<<<blocks, 256, 0, s>>>(x, g->xb, elems);
+    const float one = 1.f, zero = 0.f;
+    cublasSetStream(g->handle, s);
+    // row-major y[n][N] = x[n][K] W[N][K]^T is column-major Y (N x n) = W^T(N x K) X(K x n)
+    return cublasGemmEx(g->handle, CUBLAS_OP_T, CUBLAS_OP_N, N, n, K, &one, w, CUDA_R_16BF, K,
+                        g->xb, CUDA_R_16BF, K, &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
 }

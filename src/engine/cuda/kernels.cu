@@ -117,22 +117,33 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
                                      vcache, max_batch, max_seq, layer);
 }
 
-// One block per (token, head): scores in shared memory, then a weighted sum of V.
+// One block per (token, head), 8 warps. Scores: a warp per position, each lane 4 elements of
+// the head (float4), a shuffle reduction; kept in shared memory. Values: each warp sums its
+// share of the positions, each lane 4 dimensions (float4), so the loads of different positions
+// are independent and overlap; the 8 partial sums are added through shared memory.
+#define ATT_WARPS 8
 __global__ void attention_kernel(const float *q, const dev_token *tok, const float *kcache,
                                  const float *vcache, float *out, int heads, int kv_heads, int hd,
                                  int max_batch, int max_seq, int layer)
 {
-    extern __shared__ float sc[];
+    extern __shared__ float smem[];
     __shared__ float red[32];
     const dev_token t = tok[blockIdx.x];
     int h = blockIdx.y, kvh = h / (heads / kv_heads), kvdim = kv_heads * hd, npos = t.pos + 1;
+    float *part = smem;                       // [ATT_WARPS][hd] partial value sums
+    float *sc = smem + ATT_WARPS * hd;        // [npos] scores
     const float *qh = q + ((size_t)blockIdx.x * heads + h) * hd;
+    const float *kb = kcache + cache_off(layer, t.slot, 0, max_batch, max_seq, kvdim) + kvh * hd;
+    const float *vb = vcache + cache_off(layer, t.slot, 0, max_batch, max_seq, kvdim) + kvh * hd;
     float scale = rsqrtf((float)hd);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-    for (int p = warp; p < npos; p += nw) { // a warp per position
-        const float *kp = kcache + cache_off(layer, t.slot, p, max_batch, max_seq, kvdim) + kvh * hd;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int p = warp; p < npos; p += ATT_WARPS) {
+        const float *kp = kb + (size_t)p * kvdim;
         float s = 0;
-        for (int i = lane; i < hd; i += 32) s += qh[i] * kp[i];
+        for (int i = lane * 4; i < hd; i += 128) {
+            float4 a = *(const float4 *)(qh + i), b = *(const float4 *)(kp + i);
+            s += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+        }
         for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
         if (lane == 0) sc[p] = s * scale;
     }
@@ -142,22 +153,36 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
     for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     if (lane == 0) red[warp] = mx;
     __syncthreads();
-    mx = -INFINITY;
-    for (int w = 0; w < nw; w++) mx = fmaxf(mx, red[w]);
+    mx = red[0];
+    for (int w = 1; w < ATT_WARPS; w++) mx = fmaxf(mx, red[w]);
     __syncthreads();
     float sum = 0;
     for (int p = threadIdx.x; p < npos; p += blockDim.x) {
-        sc[p] = __expf(sc[p] - mx);
-        sum += sc[p];
+        float e = __expf(sc[p] - mx);
+        sc[p] = e;
+        sum += e;
     }
-    sum = block_sum(sum, red);
+    sum = block_sum(sum, red); // ends with a barrier: every score is final
+    for (int i = lane * 4; i < hd; i += 128) {
+        float4 acc = make_float4(0, 0, 0, 0);
+#pragma unroll 4
+        for (int p = warp; p < npos; p += ATT_WARPS) {
+            float w = sc[p];
+            float4 v = *(const float4 *)(vb + (size_t)p * kvdim + i);
+            acc.x += w * v.x;
+            acc.y += w * v.y;
+            acc.z += w * v.z;
+            acc.w += w * v.w;
+        }
+        *(float4 *)(part + warp * hd + i) = acc;
+    }
+    __syncthreads();
     float inv = 1.f / sum;
     float *oh = out + ((size_t)blockIdx.x * heads + h) * hd;
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
-        float acc = 0;
-        for (int p = 0; p < npos; p++)
-            acc += sc[p] * vcache[cache_off(layer, t.slot, p, max_batch, max_seq, kvdim) + kvh * hd + i];
-        oh[i] = acc * inv;
+        float a = 0;
+        for (int w = 0; w < ATT_WARPS; w++) a += part[w * hd + i];
+        oh[i] = a * inv;
     }
 }
 
@@ -166,9 +191,10 @@ void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float 
                        int max_batch, int max_seq, int layer, int max_pos, cudaStream_t s)
 {
     dim3 grid(n, heads);
-    size_t smem = (size_t)(max_pos + 1) * sizeof(float);
-    attention_kernel<<<grid, 128, smem, s>>>(q, tok, kcache, vcache, out, heads, kv_heads,
-                                             head_dim, max_batch, max_seq, layer);
+    size_t smem = ((size_t)ATT_WARPS * head_dim + (size_t)max_pos + 1 + 32) * sizeof(float);
+    attention_kernel<<<grid, 32 * ATT_WARPS, smem, s>>>(q, tok, kcache, vcache, out, heads,
+                                                        kv_heads, head_dim, max_batch, max_seq,
+                                                        layer);
 }
 
 __global__ void add_kernel(float *x, const float *y, size_t n)
