@@ -79,6 +79,7 @@ typedef struct {
     uint64_t params;       /* parameters held in memory (a pair counts both copies) */
     bool has_cuda_graphs;  /* the backend can capture graphs */
     char weights_hash[17]; /* FNV-1a of the weight bytes, hex (fingerprint for reports) */
+    char device[160];      /* "cpu", or the GPU's name, memory and driver */
 } hb_engine_info;
 
 const hb_model_config *hb_engine_config(const hb_engine *e);

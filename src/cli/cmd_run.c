@@ -198,7 +198,7 @@ int cmd_run(int argc, char **argv)
         char plan[4096];
         int rc = HB_EXIT_OK;
         if (hb_suite_dry_run(&o, plan, sizeof plan, &err)) rc = hb_cli_error(err.msg);
-        else printf("dry run: everything is valid; nothing was run\n%s", plan);
+        else printf("dry run: everything is valid; no benchmark was run\n%s", plan);
         if (have_baseline) hb_results_free(&baseline);
         return rc;
     }

@@ -205,6 +205,8 @@ void hb_engine_describe(const hb_engine *e, hb_engine_info *o)
     o->params = e->params;
     o->has_cuda_graphs = e->ops->has_graphs;
     memcpy(o->weights_hash, e->hash, sizeof o->weights_hash);
+    snprintf(o->device, sizeof o->device, "cpu");
+    if (e->ops->device_name && e->be[0]) e->ops->device_name(e->be[0], o->device, sizeof o->device);
 }
 
 void hb_engine_memory(const hb_engine *e, hb_memory_report *o)

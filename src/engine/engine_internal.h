@@ -60,6 +60,8 @@ typedef struct {
     uint64_t (*device_used)(const hb_backend *b);
     /* Whether the backend can run here (a GPU is present); NULL means always. */
     bool (*available)(void);
+    /* Describes the device in a sentence (NULL: "cpu"). */
+    void (*device_name)(const hb_backend *b, char *out, size_t size);
 } hb_backend_ops;
 
 extern const hb_backend_ops hb_cpu_backend;

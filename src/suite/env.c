@@ -47,6 +47,7 @@ json_t *hb_environment(hb_engine *const *engines, const char *const *names, int 
                             "cpu_cores", (int)sysconf(_SC_NPROCESSORS_ONLN), "kernel", u.release,
                             "machine", u.machine, "hostname", host, "build_type", HB_BUILD_TYPE,
                             "build_flags", HB_BUILD_INFO, "gpu_name", "none");
+    /* GPU clocks and temperature would need NVML, which this build does not load yet */
     json_t *engs = json_object();
     for (int i = 0; i < n; i++) {
         if (!engines[i]) continue;
@@ -66,6 +67,7 @@ json_t *hb_environment(hb_engine *const *engines, const char *const *names, int 
         snprintf(key, sizeof key, "weights_hash_%s", names[i]);
         json_object_set_new(env, key, json_string(info.weights_hash));
         json_object_set_new(env, "backend", json_string(info.backend));
+        if (strcmp(info.backend, "cpu") != 0) json_object_set_new(env, "gpu_name", json_string(info.device));
     }
     json_object_set_new(env, "engines", engs);
     return env;

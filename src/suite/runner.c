@@ -336,16 +336,35 @@ hb_status hb_suite_dry_run(const hb_suite_opts *o, char *plan, size_t size, hb_e
         hb_memory_report mu, ms;
         hb_engine_memory(eng[1], &mu);
         hb_engine_memory(eng[0], &ms);
+        /* a rough time estimate from one calibration decode step per architecture (not a
+         * benchmark run: one short request, nothing recorded) */
+        double step_s[2] = {0, 0};
+        for (int a = 0; a < 2 && !st; a++) {
+            hb_prompt_buf pr;
+            hb_make_prompt(eng[a], 16, o->seed, true, &pr);
+            hb_request_desc d = hb_bench_request(&pr, 0, 2, o->seed);
+            uint64_t id;
+            st = hb_request_add(eng[a], &d, &id, err);
+            if (!st) st = hb_engine_step(eng[a], NULL, err);
+            double t0 = hb_now_s();
+            if (!st) st = hb_engine_step(eng[a], NULL, err);
+            step_s[a] = hb_now_s() - t0;
+            hb_request_remove(eng[a], id, NULL);
+        }
+        double est = (double)runs / 2 * (double)(frames + 9) * (step_s[0] + step_s[1]) *
+                     (1 + (double)o->warmup_runs / (double)o->num_runs);
         int w = snprintf(plan, size,
                          "engines: unified %s\n         separate %s + %s\n"
                          "backend: %s; %.1f M parameters (unified), memory: unified %.1f MiB, "
                          "separate %.1f MiB\nframes per clip: %zu (%.2f s)\nmeasured runs: %zu "
                          "(+ %zu warm-up runs per point and architecture), order %s\n"
+                         "estimated time: about %.0f s (from one calibration decode step of each "
+                         "architecture; batches and long clips take longer)\n"
                          "benchmark types:",
                          dirs[0], dirs[1], dirs[2], info.backend, (double)info.params / 1e6,
                          (double)mu.peak_total / 1048576, (double)ms.peak_total / 1048576, frames,
                          o->audio_seconds, runs, o->warmup_runs,
-                         o->interleaved ? "interleaved (ABBA)" : "sequential");
+                         o->interleaved ? "interleaved (ABBA)" : "sequential", est);
         for (int i = 0; i < HB_BENCH__COUNT && w > 0 && (size_t)w < size; i++)
             if (o->types[i]) w += snprintf(plan + w, size - (size_t)w, " %s", hb_bench_name((hb_bench_type)i));
         if (w > 0 && (size_t)w < size) snprintf(plan + w, size - (size_t)w, "\n");

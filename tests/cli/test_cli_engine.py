@@ -107,6 +107,55 @@ class EngineCli(unittest.TestCase):
                 self.assertIn(msg, err)
                 self.assertNotIn("Sanitizer", err)
 
+    def test_sharded_checkpoint(self):
+        """A checkpoint in 2 shards with model.safetensors.index.json: the index is referenced and
+        every listed tensor checked against the shard the index names."""
+        import struct
+        with open(self.p("weights", "model.safetensors"), "rb") as f:
+            raw = f.read()
+        (hlen,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + hlen])
+        data = raw[8 + hlen:]
+        names = [n for n in header if n != "__metadata__"]
+        ck = os.path.join(self.tmp.name, "sharded")
+        os.mkdir(ck)
+        weight_map = {}
+        for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2:])):
+            fname = f"model-0000{i + 1}-of-00002.safetensors"
+            h, blob, off = {}, b"", 0
+            for n in part:
+                b, e = header[n]["data_offsets"]
+                h[n] = dict(header[n], data_offsets=[off, off + e - b])
+                blob += data[b:e]
+                off += e - b
+                weight_map[n] = fname
+            hj = json.dumps(h).encode()
+            with open(os.path.join(ck, fname), "wb") as f:
+                f.write(struct.pack("<Q", len(hj)) + hj + blob)
+        with open(os.path.join(ck, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f)
+        with open(self.p("unified", "config.json")) as f:
+            cfg = f.read()
+        with open(os.path.join(ck, "config.json"), "w") as f:
+            f.write(cfg)
+        out = os.path.join(self.tmp.name, "from_shards")
+        rc, _, err = run("build-engine", "--checkpoint", ck, "--topology", "separate", "--output", out)
+        self.assertEqual(rc, 0, err)
+        a = run("generate", "--text-engine", os.path.join(out, "text"), "--audio-engine",
+                os.path.join(out, "audio"), "--frames", "10", "--exact")[1]
+        b = run("generate", "--engine", self.p("unified"), "--frames", "10", "--exact")[1]
+        self.assertEqual(json.loads(a)["frames"], json.loads(b)["frames"])
+        # an index that names the wrong shard for a tensor
+        wrong = dict(weight_map)
+        first = names[0]
+        wrong[first] = "model-00002-of-00002.safetensors"
+        with open(os.path.join(ck, "model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": wrong}, f)
+        rc, _, err = run("generate", "--text-engine", os.path.join(out, "text"), "--audio-engine",
+                         os.path.join(out, "audio"))
+        self.assertEqual(rc, 2)
+        self.assertIn(first, err)
+
     def test_checkpoint_round_trip(self):
         """An HF-style checkpoint (config.json + weights) builds an engine that references the
         checkpoint's file instead of copying it, and generates what the preset engine does."""

@@ -200,6 +200,8 @@ class RunCli(unittest.TestCase):
             (self.engines() + ["--benchmark-types", "latency", "speed"], "'speed' is not one of"),
             (self.engines() + ["--output-dir", os.path.join(blocker, "sub")], "output directory"),
             (["run", "--unified-engine", os.path.join(e, "unified")], "give all of"),
+            (self.engines() + ["--model-config", os.path.join(self.small, "config.json"), "--dry-run",
+                               "--batch-sizes", "1"], "does not match"),
             (self.engines() + ["--claims", blocker], "claims file"),
             (self.engines() + ["--baseline", os.path.join(t, "nope.json")], "nope.json"),
             (self.engines() + ["--save-baseline", "../x"], "is not a name"),

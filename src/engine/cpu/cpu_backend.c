@@ -418,4 +418,5 @@ const hb_backend_ops hb_cpu_backend = {
     .kv_copy = cpu_kv_copy,
     .device_used = cpu_device_used,
     .available = NULL,
+    .device_name = NULL,
 };

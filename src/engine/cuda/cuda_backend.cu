@@ -423,7 +423,21 @@ static bool cuda_available(void)
     return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
+static void cuda_device_name(const hb_backend *b, char *out, size_t size)
+{
+    cudaDeviceProp p;
+    int drv = 0, rt = 0;
+    cudaDriverGetVersion(&drv);
+    cudaRuntimeGetVersion(&rt);
+    if (cudaGetDeviceProperties(&p, b->device) != cudaSuccess) {
+        snprintf(out, size, "CUDA device %d", b->device);
+        return;
+    }
+    snprintf(out, size, "%s, %.1f GiB, %d SMs, sm_%d%d, driver API %d, runtime %d", p.name,
+             (double)p.totalGlobalMem / 1073741824.0, p.multiProcessorCount, p.major, p.minor, drv, rt);
+}
+
 extern "C" const hb_backend_ops hb_cuda_backend = {
     "cuda", false, cuda_create, cuda_destroy, cuda_forward, cuda_kv_copy, cuda_device_used,
-    cuda_available,
+    cuda_available, cuda_device_name,
 };
