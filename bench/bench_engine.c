@@ -123,6 +123,7 @@ int main(int argc, char **argv)
     int batches[16] = {1, 4}, nb = 2, a = 1;
     for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
         if (strcmp(argv[a], "--backend") == 0) o.backend = argv[a + 1];
+        else if (strcmp(argv[a], "--graphs") == 0) o.cuda_graphs = strcmp(argv[a + 1], "on") == 0;
         else if (strcmp(argv[a], "--context") == 0) context = strtoul(argv[a + 1], NULL, 10);
         else if (strcmp(argv[a], "--batches") == 0) {
             nb = 0;
@@ -130,7 +131,7 @@ int main(int argc, char **argv)
         }
     }
     if (a >= argc || context < 2) {
-        fprintf(stderr, "usage: bench_engine [--backend B] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
+        fprintf(stderr, "usage: bench_engine [--backend B] [--graphs on|off] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
         return 2;
     }
     bool pair = a + 2 < argc && strcmp(argv[a + 1], "--pair") == 0;
@@ -138,8 +139,9 @@ int main(int argc, char **argv)
         die(&e);
     hb_engine_info info;
     hb_engine_describe(eng, &info);
-    printf("engine %s (%s, %s backend, %.1f M parameters in memory, context %zu)\n", argv[a],
-           pair ? "separate pair" : "unified", info.backend, (double)info.params / 1e6, context);
+    printf("engine %s (%s, %s backend%s, %.1f M parameters in memory, context %zu)\n", argv[a],
+           pair ? "separate pair" : "unified", info.backend, o.cuda_graphs ? ", CUDA graphs on" : "",
+           (double)info.params / 1e6, context);
     for (size_t n = 128; n <= 512; n *= 4) {
         double ms = prefill_ms(n);
         printf("prefill %4zu tokens          %9.2f ms   %9.0f tokens/s\n", n, ms, (double)n / ms * 1e3);
@@ -151,6 +153,13 @@ int main(int argc, char **argv)
     }
     printf("text decode step, batch 1    %9.3f ms\n", step_ms(1, true, 30));
     printf("time to first audio frame, 128-token prompt: %.3f ms\n", ttfa_ms());
+    size_t gcount;
+    double gcap;
+    uint64_t gbytes;
+    hb_engine_graph_stats(eng, &gcount, &gcap, &gbytes);
+    if (gcount)
+        printf("CUDA graphs: %zu captured in %.1f ms in all, %.1f MiB of device memory\n", gcount,
+               gcap * 1e3, gbytes / 1048576.0);
     hb_memory_report m;
     hb_engine_memory(eng, &m);
     printf("memory: weights %.1f MiB, KV %.1f MiB, workspace %.1f MiB (counted); device in use %.1f MiB\n",

@@ -16,5 +16,6 @@ if [ ! -f "$eng/unified/engine.json" ]; then
     --topology both --max-batch 64 --max-seq-len 1024 --output "$eng"
 fi
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8,32,64 "$eng/unified"
+"$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8 "$eng/text" --pair "$eng/audio"
 python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512

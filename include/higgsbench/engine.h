@@ -108,6 +108,9 @@ typedef struct {
 void hb_engine_memory(const hb_engine *e, hb_memory_report *out);
 void hb_engine_memory_reset_peaks(hb_engine *e);
 
+/* CUDA graphs captured by the engine (all zero where the backend has none). */
+void hb_engine_graph_stats(const hb_engine *e, size_t *count, double *capture_s, uint64_t *bytes);
+
 /* ---------------------------------------------------------------------------- requests ---- */
 
 typedef struct {

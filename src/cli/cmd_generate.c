@@ -126,7 +126,7 @@ int cmd_generate(int argc, char **argv)
     size_t prompt_len = 32, frames = 25, text_tokens = 0, top_k = 0, device = 0;
     uint64_t seed = 1;
     double temperature = 0.7, top_p = 0.95;
-    bool greedy = false, no_ras = false, exact = false, prompt_len_seen = false;
+    bool greedy = false, no_ras = false, exact = false, prompt_len_seen = false, graphs = false;
     int backend = 0;
     const hb_option opts[] = {
         {HB_OPT_STRING, "engine", "DIR", "a unified engine directory", &engine, NULL, 0, 0, false,
@@ -138,6 +138,8 @@ int cmd_generate(int argc, char **argv)
         {HB_OPT_CHOICE, "backend", "B", "where to run (cpu)", &backend, backend_choices, 0, 0,
          false, false, NULL},
         {HB_OPT_SIZE, "device", "N", "GPU ordinal (0)", &device, NULL, 0, 64, false, false, NULL},
+        {HB_OPT_FLAG, "cuda-graphs", NULL, "replay decode steps as CUDA graphs (cuda)", &graphs, NULL,
+         0, 0, false, false, NULL},
         {HB_OPT_STRING, "prompt-tokens", "FILE", "prompt token ids (text or JSON list)",
          &prompt_file, NULL, 0, 0, false, false, NULL},
         {HB_OPT_SIZE, "prompt-length", "N", "seeded synthetic prompt of N text tokens (32)",
@@ -186,6 +188,7 @@ int cmd_generate(int argc, char **argv)
     hb_engine_opts eo = hb_engine_defaults();
     eo.backend = backend_choices[backend];
     eo.device = (int)device;
+    eo.cuda_graphs = graphs;
     hb_engine *e = NULL;
     hb_status st = engine ? hb_engine_open(engine, &eo, &e, &err)
                           : hb_engine_open_pair(text_engine, audio_engine, &eo, &e, &err);

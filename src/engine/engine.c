@@ -224,6 +224,21 @@ void hb_engine_memory(const hb_engine *e, hb_memory_report *o)
         }
 }
 
+void hb_engine_graph_stats(const hb_engine *e, size_t *count, double *capture_s, uint64_t *bytes)
+{
+    *count = 0;
+    *capture_s = 0;
+    *bytes = 0;
+    for (int i = 0; i < 2; i++)
+        if (e->be[i] && e->ops->graph_stats) {
+            size_t c;
+            double t;
+            uint64_t b;
+            e->ops->graph_stats(e->be[i], &c, &t, &b);
+            *count += c, *capture_s += t, *bytes += b;
+        }
+}
+
 void hb_engine_memory_reset_peaks(hb_engine *e)
 {
     uint64_t total = 0;

@@ -62,6 +62,9 @@ typedef struct {
     bool (*available)(void);
     /* Describes the device in a sentence (NULL: "cpu"). */
     void (*device_name)(const hb_backend *b, char *out, size_t size);
+    /* CUDA graphs captured so far: how many, the time spent capturing, their device memory
+     * (NULL where there are none). */
+    void (*graph_stats)(const hb_backend *b, size_t *count, double *capture_s, uint64_t *bytes);
 } hb_backend_ops;
 
 extern const hb_backend_ops hb_cpu_backend;

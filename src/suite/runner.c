@@ -438,10 +438,11 @@ hb_status hb_suite_run(const hb_suite_opts *o, hb_results *r, volatile int *stop
     const char *names[2] = {"separate", "unified"};
     json_decref(r->environment);
     r->environment = hb_environment(eng, names, 2);
-    hb_ctx c = {.eng = {eng[0], eng[1]}, .arch = {"separate", "unified"}, .o = o, .r = r,
-                .log = log, .user = user, .stop = stop, .frames = frames, .t_start = hb_now_s()};
     hb_engine_info info;
     hb_engine_describe(eng[1], &info);
+    hb_ctx c = {.eng = {eng[0], eng[1]}, .arch = {"separate", "unified"}, .o = o, .r = r,
+                .log = log, .user = user, .stop = stop, .frames = frames, .t_start = hb_now_s(),
+                .unified_dir = dirs[0], .backend = info.backend};
     c.total_runs = planned_runs(o, &c, info.max_batch);
     measure_harness(&c);
     c.t_start = hb_now_s();

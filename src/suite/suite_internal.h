@@ -48,7 +48,8 @@ struct hb_ctx {
     size_t frames;          /* frames of each generated clip */
     size_t done_runs, total_runs; /* progress */
     double t_start;
-    bool graphs[2];         /* cuda_graphs: the engines differ in graphs only */
+    const char *unified_dir;  /* for opening graphs-on/off copies */
+    const char *backend;
 };
 
 /* Runs one point: warm-ups, then num_runs measurements of each architecture, ABBA-interleaved

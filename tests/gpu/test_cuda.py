@@ -117,12 +117,15 @@ def main():
             for name, args in (("cpu", ["--engine", os.path.join(d, "unified")]),
                                ("cuda unified", ["--engine", os.path.join(d, "unified"), "--backend", "cuda"]),
                                ("cuda separate", ["--text-engine", os.path.join(d, "text"), "--audio-engine",
-                                                  os.path.join(d, "audio"), "--backend", "cuda"])):
+                                                  os.path.join(d, "audio"), "--backend", "cuda"]),
+                               ("cuda graphs", ["--engine", os.path.join(d, "unified"), "--backend", "cuda",
+                                                "--cuda-graphs"])):
                 rc, out, err = run([bench, "generate", *args, "--greedy", "--exact", "--frames", "100",
                                     "--text-tokens", "4", "--prompt-length", "20", "--seed", "9"])
                 frames[name] = json.loads(out)["frames"] if rc == 0 else err
-            res.check(f"{preset}: greedy 100 frames identical on CUDA unified, CUDA separate and CPU",
-                      frames["cpu"] == frames["cuda unified"] == frames["cuda separate"]
+            res.check(f"{preset}: greedy 100 frames identical on CUDA unified, CUDA separate, CUDA "
+                      f"with graphs and CPU",
+                      frames["cpu"] == frames["cuda unified"] == frames["cuda separate"] == frames["cuda graphs"]
                       and len(frames["cpu"]) == 100, str({k: (v if isinstance(v, str) else len(v)) for k, v in frames.items()}))
         cs = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
         if os.path.exists(cs):

@@ -419,4 +419,5 @@ const hb_backend_ops hb_cpu_backend = {
     .device_used = cpu_device_used,
     .available = NULL,
     .device_name = NULL,
+    .graph_stats = NULL,
 };

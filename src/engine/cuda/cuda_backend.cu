@@ -28,6 +28,11 @@ struct layer_ptrs {
     const void *wq, *wk, *wv, *wo, *gate, *up, *down, *a_gate, *a_up, *a_down;
 };
 
+struct fwd_plan_key {
+    size_t n;
+    int cnt[2], want[2];
+};
+
 struct hb_backend {
     hb_model_config c;
     hb_role role;
@@ -45,12 +50,22 @@ struct hb_backend {
     // workspace for ws_tokens tokens
     size_t ws_tokens, ws_bytes;
     float *x, *h, *q, *k, *v, *att, *o, *g, *u, *gu;
-    float *logits;           // head outputs, grown to the rows asked for
-    size_t logit_rows;
+    float *logits;           // head outputs, grown to what is asked for
+    size_t logit_floats;
+    char *pinned;            // pinned host staging (tokens, index lists, head outputs)
+    size_t pinned_bytes;
+    bool use_graphs;
+    struct graph_entry {
+        fwd_plan_key plan;
+        cudaGraphExec_t exec;
+    };
+    std::vector<graph_entry> graphs;
+    size_t graph_bytes, captures;
+    double capture_s;
+    void *cublas_ws;
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     dev_token *tok;
     int32_t *idx;
-    std::vector<int32_t> hidx;
 };
 
 static void dev_free(hb_backend *b, void *p, hb_mem_category cat, size_t bytes)
@@ -69,16 +84,22 @@ static void free_workspace(hb_backend *b)
     b->ws_bytes = 0;
 }
 
+static void drop_graphs(hb_backend *b);
+#define CUBLAS_WS_BYTES ((size_t)32 << 20)
+
 static void cuda_destroy(hb_backend *b)
 {
     if (!b) return;
     cudaSetDevice(b->device);
     free_workspace(b);
-    if (b->logit_rows) {
-        size_t V = (size_t)b->c.vocab > (size_t)hb_audio_vocab(&b->c) ? (size_t)b->c.vocab : (size_t)hb_audio_vocab(&b->c);
-        dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_rows * V * 4);
+    drop_graphs(b);
+    if (b->logit_floats) dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_floats * 4);
+    if (b->pinned) {
+        cudaFreeHost(b->pinned);
+        hb_mem_add(b->mem, HB_MEM_OTHER, -(int64_t)b->pinned_bytes);
     }
     if (b->gemm.handle) cublasDestroy(b->gemm.handle);
+    dev_free(b, b->cublas_ws, HB_MEM_WORKSPACE, CUBLAS_WS_BYTES);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
@@ -144,8 +165,6 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     int dev = o ? o->device : 0;
     if (dev < 0 || dev >= ndev)
         return hb_fail(err, HB_ERR_INVALID, "CUDA device %d does not exist (%d present)", dev, ndev);
-    if (o && o->cuda_graphs)
-        return hb_fail(err, HB_ERR_UNSUPPORTED, "CUDA graphs are not implemented in this backend yet");
     if (max_seq > 10000)
         return hb_fail(err, HB_ERR_UNSUPPORTED, "max_seq_len %d exceeds the 10000 positions the "
                        "CUDA attention kernel keeps in shared memory", max_seq);
@@ -162,6 +181,11 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot use CUDA device %d", dev);
     if (!rc && cublasCreate(&b->gemm.handle) != CUBLAS_STATUS_SUCCESS)
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a cuBLAS handle");
+    /* a fixed cuBLAS workspace: graphs may not capture cuBLAS allocating its own */
+    if (!rc) rc = dev_alloc(b, &b->cublas_ws, CUBLAS_WS_BYTES, HB_MEM_WORKSPACE, "cuBLAS", err);
+    if (!rc && cublasSetWorkspace(b->gemm.handle, b->cublas_ws, CUBLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
+        rc = hb_fail(err, HB_ERR_INTERNAL, "cannot give cuBLAS its workspace");
+    b->use_graphs = o && o->cuda_graphs;
     size_t nt = hb_model_tensors(cfg, NULL);
     std::vector<hb_tensor_spec> specs(nt);
     hb_model_tensors(cfg, specs.data());
@@ -267,7 +291,7 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     size_t maxk = I > Q ? I : Q;
     maxk = maxk > H ? maxk : H;
     total += (n * maxk * 2 + 255) / 256 * 256; // bf16 activations for cuBLAS
-    total += (n * sizeof(dev_token) + 255) / 256 * 256 + (n * 4 + 255) / 256 * 256;
+    total += (n * sizeof(dev_token) + 2 * n * 4 + 255) / 256 * 256; // tokens + index lists
     char *p;
     hb_status rc = dev_alloc(b, (void **)&p, total, HB_MEM_WORKSPACE, "the workspace", err);
     if (rc) return rc;
@@ -278,22 +302,20 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     }
     b->gemm.xb = (__nv_bfloat16 *)p;
     p += (n * maxk * 2 + 255) / 256 * 256;
-    b->tok = (dev_token *)p;
-    p += (n * sizeof(dev_token) + 255) / 256 * 256;
-    b->idx = (int32_t *)p;
+    b->tok = (dev_token *)p; /* the index lists follow the tokens: one copy fills both */
+    b->idx = (int32_t *)(p + n * sizeof(dev_token));
     b->ws_tokens = n;
     b->ws_bytes = total;
     return HB_OK;
 }
 
-static hb_status grow_logits(hb_backend *b, size_t rows, hb_error *err)
+static hb_status grow_logits(hb_backend *b, size_t floats, hb_error *err)
 {
-    if (rows <= b->logit_rows) return HB_OK;
-    size_t V = (size_t)b->c.vocab > (size_t)hb_audio_vocab(&b->c) ? (size_t)b->c.vocab : (size_t)hb_audio_vocab(&b->c);
-    if (b->logit_rows) dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_rows * V * 4);
-    b->logit_rows = 0;
-    hb_status rc = dev_alloc(b, (void **)&b->logits, rows * V * 4, HB_MEM_WORKSPACE, "the head outputs", err);
-    if (!rc) b->logit_rows = rows;
+    if (floats <= b->logit_floats) return HB_OK;
+    if (b->logit_floats) dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_floats * 4);
+    b->logit_floats = 0;
+    hb_status rc = dev_alloc(b, (void **)&b->logits, floats * 4, HB_MEM_WORKSPACE, "the head outputs", err);
+    if (!rc) b->logit_floats = floats;
     return rc;
 }
 
@@ -303,15 +325,111 @@ static hb_status grow_logits(hb_backend *b, size_t rows, hb_error *err)
             return hb_fail(err, HB_ERR_INTERNAL, "cuBLAS failed at %s:%d", __FILE__, __LINE__); \
     } while (0)
 
+/* The host-side description of one forward pass: what the kernels need besides the data. */
+/* n tokens; cnt: tokens on the text and the audio path; want: head rows asked for, per path */
+typedef fwd_plan_key fwd_plan;
+typedef hb_backend::graph_entry graph_entry;
+
+static bool same_plan(const fwd_plan &a, const fwd_plan &b)
+{
+    return a.n == b.n && a.cnt[0] == b.cnt[0] && a.cnt[1] == b.cnt[1] && a.want[0] == b.want[0] &&
+           a.want[1] == b.want[1];
+}
+
+/* Pinned host staging: the tokens and index lists go to the device from here, and the head
+ * outputs come back here, so the copies can be part of a CUDA graph. */
+static hb_status grow_pinned(hb_backend *b, size_t n, size_t logit_floats, hb_error *err)
+{
+    size_t need = n * sizeof(hb_token) + 2 * n * 4 + logit_floats * 4;
+    if (need <= b->pinned_bytes) return HB_OK;
+    if (b->pinned) {
+        cudaFreeHost(b->pinned);
+        hb_mem_add(b->mem, HB_MEM_OTHER, -(int64_t)b->pinned_bytes);
+    }
+    b->pinned = nullptr;
+    b->pinned_bytes = 0;
+    need = need * 2; // room to grow
+    cudaError_t e = cudaMallocHost((void **)&b->pinned, need);
+    if (e != cudaSuccess) return hb_fail(err, HB_ERR_NOMEM, "cannot pin %zu bytes of host memory: %s", need, cudaGetErrorString(e));
+    hb_mem_add(b->mem, HB_MEM_OTHER, (int64_t)need);
+    b->pinned_bytes = need;
+    return HB_OK;
+}
+
+static void drop_graphs(hb_backend *b)
+{
+    for (auto &g : b->graphs) cudaGraphExecDestroy(g.exec);
+    b->graphs.clear();
+    hb_mem_add(b->mem, HB_MEM_GRAPHS, -(int64_t)b->graph_bytes);
+    b->graph_bytes = 0;
+}
+
+/* Every device operation of a forward pass, in stream order; capturable. */
+static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
+{
+    const hb_model_config *c = &b->c;
+    cudaStream_t s = b->stream;
+    size_t n = pl.n;
+    int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, rows = hb_codebook_rows(c);
+    char *stage = b->pinned;
+    CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token) + 2 * n * 4, cudaMemcpyHostToDevice, s));
+    const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
+    hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
+    float eps = (float)c->rms_eps;
+    for (int l = 0; l < c->layers; l++) {
+        const layer_ptrs &L = b->layers[(size_t)l];
+        hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
+                             L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
+        MATMUL(L.wq, b->h, b->q, (int)n, Q, H);
+        MATMUL(L.wk, b->h, b->k, (int)n, KV, H);
+        MATMUL(L.wv, b->h, b->v, (int)n, KV, H);
+        hb_cuda_rope_kv(b->q, b->k, b->v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
+                        c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
+        hb_cuda_attention(b->q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
+                          c->head_dim, b->max_batch, b->max_seq, l, b->max_seq - 1, s);
+        MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
+        hb_cuda_add(b->x, b->o, n * (size_t)H, s);
+        size_t off = 0;
+        for (int p = 0; p < 2; p++) {
+            int cnt = pl.cnt[p];
+            if (!cnt) continue;
+            int I = p ? c->audio_intermediate : c->intermediate;
+            const int32_t *idx = b->idx + off;
+            off += (size_t)cnt;
+            hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
+            MATMUL(p ? L.a_gate : L.gate, b->h, b->g, cnt, I, H);
+            MATMUL(p ? L.a_up : L.up, b->h, b->u, cnt, I, H);
+            hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);
+            MATMUL(p ? L.a_down : L.down, b->gu, b->o, cnt, H, I);
+            hb_cuda_scatter_add(b->x, idx, b->o, cnt, H, s);
+        }
+    }
+    // heads: each path's rows in one product; outputs to the pinned buffer
+    size_t off = 0, out_off = 0;
+    float *hout = (float *)(stage + n * sizeof(hb_token) + 2 * n * 4);
+    for (int p = 0; p < 2; p++) {
+        int cnt = pl.want[p];
+        if (!cnt) continue;
+        const void *head = p ? b->audio_head : b->text_head;
+        int N = p ? hb_audio_vocab(c) : c->vocab;
+        const int32_t *idx = b->idx + n + off;
+        off += (size_t)cnt;
+        hb_cuda_rmsnorm_gather(b->x, idx, cnt, b->norm, b->h, H, eps, s);
+        MATMUL(head, b->h, b->logits + out_off, cnt, N, H);
+        CUDA_TRY(cudaMemcpyAsync(hout + out_off, b->logits + out_off, (size_t)cnt * N * 4,
+                                 cudaMemcpyDeviceToHost, s));
+        out_off += (size_t)cnt * N;
+    }
+    return HB_OK;
+}
+
 static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
                               float *audio_logits, hb_error *err)
 {
     const hb_model_config *c = &b->c;
     CUDA_TRY(cudaSetDevice(b->device));
-    hb_status rc = grow_workspace(b, n, err);
-    if (rc) return rc;
-    int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, rows = hb_codebook_rows(c);
-    int max_pos = 0;
+    int rows = hb_codebook_rows(c);
+    fwd_plan pl = {n, {0, 0}, {0, 0}};
     for (size_t i = 0; i < n; i++) {
         const hb_token *t = &tok[i];
         if (t->slot < 0 || t->slot >= b->max_batch || t->pos < 0 || t->pos >= b->max_seq)
@@ -325,70 +443,75 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
         for (int k = 0; t->audio && k < HB_NUM_CODEBOOKS; k++)
             if (t->codes[k] < 0 || t->codes[k] >= rows)
                 return hb_fail(err, HB_ERR_INVALID, "audio code %d (codebook %d) is outside [0, %d)", t->codes[k], k, rows);
-        max_pos = t->pos > max_pos ? t->pos : max_pos;
+        pl.cnt[t->audio ? 1 : 0]++;
+        if (t->logits) pl.want[t->audio ? 1 : 0]++;
     }
-    cudaStream_t s = b->stream;
-    CUDA_TRY(cudaMemcpyAsync(b->tok, tok, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
-    const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
-    hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
-    // per-path token lists (host side: the tokens are on the host already)
-    std::vector<int32_t> path_idx[2];
-    for (size_t i = 0; i < n; i++) path_idx[tok[i].audio ? 1 : 0].push_back((int32_t)i);
-    b->hidx.clear();
-    for (int p = 0; p < 2; p++) b->hidx.insert(b->hidx.end(), path_idx[p].begin(), path_idx[p].end());
-    CUDA_TRY(cudaMemcpyAsync(b->idx, b->hidx.data(), n * 4, cudaMemcpyHostToDevice, s));
-    float eps = (float)c->rms_eps;
-    for (int l = 0; l < c->layers; l++) {
-        const layer_ptrs &L = b->layers[(size_t)l];
-        hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
-                             L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
-        MATMUL(L.wq, b->h, b->q, (int)n, Q, H);
-        MATMUL(L.wk, b->h, b->k, (int)n, KV, H);
-        MATMUL(L.wv, b->h, b->v, (int)n, KV, H);
-        hb_cuda_rope_kv(b->q, b->k, b->v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
-                        c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
-        hb_cuda_attention(b->q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
-                          c->head_dim, b->max_batch, b->max_seq, l, max_pos, s);
-        MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
-        hb_cuda_add(b->x, b->o, n * (size_t)H, s);
-        size_t off = 0;
-        for (int p = 0; p < 2; p++) {
-            int cnt = (int)path_idx[p].size();
-            if (!cnt) continue;
-            int I = p ? c->audio_intermediate : c->intermediate;
-            const int32_t *idx = b->idx + off;
-            off += (size_t)cnt;
-            hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
-            MATMUL(p ? L.a_gate : L.gate, b->h, b->g, cnt, I, H);
-            MATMUL(p ? L.a_up : L.up, b->h, b->u, cnt, I, H);
-            hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);
-            MATMUL(p ? L.a_down : L.down, b->gu, b->o, cnt, H, I);
-            hb_cuda_scatter_add(b->x, idx, b->o, cnt, H, s);
-        }
-    }
-    // heads for the tokens that ask for them, each path one product
-    std::vector<int32_t> want[2];
-    for (size_t i = 0; i < n; i++)
-        if (tok[i].logits) want[tok[i].audio ? 1 : 0].push_back((int32_t)i);
-    for (int p = 0; p < 2; p++) {
-        int cnt = (int)want[p].size();
-        if (!cnt) continue;
-        const void *head = p ? b->audio_head : b->text_head;
-        float *dst = p ? audio_logits : text_logits;
-        if (!head || !dst)
+    for (int p = 0; p < 2; p++)
+        if (pl.want[p] && !(p ? (b->audio_head && audio_logits) : (b->text_head && text_logits)))
             return hb_fail(err, HB_ERR_INTERNAL, "%s logits requested without a %s head", p ? "audio" : "text",
                            p ? "audio" : "text");
-        int N = p ? hb_audio_vocab(c) : c->vocab;
-        rc = grow_logits(b, (size_t)cnt, err);
+    size_t logit_floats = (size_t)pl.want[0] * c->vocab + (size_t)pl.want[1] * hb_audio_vocab(c);
+    size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
+    hb_status rc = grow_workspace(b, n, err);
+    if (!rc) rc = grow_logits(b, logit_floats, err);
+    if (!rc) rc = grow_pinned(b, n, logit_floats, err);
+    if (rc) return rc;
+    if (b->ws_tokens != ws_before || b->logit_floats != lg_before || b->pinned_bytes != pin_before)
+        drop_graphs(b); // captured graphs point at the old buffers
+    // stage: tokens, then the per-path MLP index lists, then the head index lists
+    char *stage = b->pinned;
+    memcpy(stage, tok, n * sizeof(hb_token));
+    int32_t *ix = (int32_t *)(stage + n * sizeof(hb_token));
+    size_t k = 0;
+    for (int p = 0; p < 2; p++)
+        for (size_t i = 0; i < n; i++)
+            if ((tok[i].audio ? 1 : 0) == p) ix[k++] = (int32_t)i;
+    for (int p = 0; p < 2; p++)
+        for (size_t i = 0; i < n; i++)
+            if ((tok[i].audio ? 1 : 0) == p && tok[i].logits) ix[k++] = (int32_t)i;
+    cudaStream_t s = b->stream;
+    if (b->use_graphs && n <= (size_t)b->max_batch) {
+        graph_entry *g = nullptr;
+        for (auto &e : b->graphs)
+            if (same_plan(e.plan, pl)) g = &e;
+        if (!g) {
+            double t0 = hb_now_s();
+            size_t free0 = 0, free1 = 0, total = 0;
+            CUDA_TRY(cudaStreamSynchronize(s));
+            cudaMemGetInfo(&free0, &total);
+            cudaGraph_t graph;
+            CUDA_TRY(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+            rc = enqueue(b, pl, err);
+            cudaError_t ce = cudaStreamEndCapture(s, &graph);
+            if (rc) return rc;
+            if (ce != cudaSuccess)
+                return hb_fail(err, HB_ERR_INTERNAL, "CUDA graph capture failed: %s", cudaGetErrorString(ce));
+            graph_entry e;
+            e.plan = pl;
+            CUDA_TRY(cudaGraphInstantiate(&e.exec, graph, 0));
+            cudaGraphDestroy(graph);
+            CUDA_TRY(cudaGraphUpload(e.exec, s));
+            CUDA_TRY(cudaStreamSynchronize(s));
+            cudaMemGetInfo(&free1, &total);
+            size_t used = free0 > free1 ? free0 - free1 : 0;
+            b->graph_bytes += used;
+            hb_mem_add(b->mem, HB_MEM_GRAPHS, (int64_t)used);
+            b->capture_s += hb_now_s() - t0;
+            b->captures++;
+            b->graphs.push_back(e);
+            g = &b->graphs.back();
+        }
+        CUDA_TRY(cudaGraphLaunch(g->exec, s));
+    } else {
+        rc = enqueue(b, pl, err);
         if (rc) return rc;
-        CUDA_TRY(cudaMemcpyAsync(b->idx, want[p].data(), (size_t)cnt * 4, cudaMemcpyHostToDevice, s));
-        hb_cuda_rmsnorm_gather(b->x, b->idx, cnt, b->norm, b->h, H, eps, s);
-        MATMUL(head, b->h, b->logits, cnt, N, H);
-        CUDA_TRY(cudaMemcpyAsync(dst, b->logits, (size_t)cnt * N * 4, cudaMemcpyDeviceToHost, s));
-        CUDA_TRY(cudaStreamSynchronize(s)); // idx is reused by the next path
     }
     CUDA_TRY(cudaStreamSynchronize(s));
     CUDA_TRY(cudaGetLastError());
+    const float *hout = (const float *)(stage + n * sizeof(hb_token) + 2 * n * 4);
+    if (pl.want[0]) memcpy(text_logits, hout, (size_t)pl.want[0] * c->vocab * 4);
+    if (pl.want[1])
+        memcpy(audio_logits, hout + (size_t)pl.want[0] * c->vocab, (size_t)pl.want[1] * hb_audio_vocab(c) * 4);
     return HB_OK;
 }
 
@@ -437,7 +560,14 @@ static void cuda_device_name(const hb_backend *b, char *out, size_t size)
              (double)p.totalGlobalMem / 1073741824.0, p.multiProcessorCount, p.major, p.minor, drv, rt);
 }
 
+static void cuda_graph_stats(const hb_backend *b, size_t *count, double *capture_s, uint64_t *bytes)
+{
+    *count = b->captures;
+    *capture_s = b->capture_s;
+    *bytes = b->graph_bytes;
+}
+
 extern "C" const hb_backend_ops hb_cuda_backend = {
-    "cuda", false, cuda_create, cuda_destroy, cuda_forward, cuda_kv_copy, cuda_device_used,
-    cuda_available, cuda_device_name,
+    "cuda", true, cuda_create, cuda_destroy, cuda_forward, cuda_kv_copy, cuda_device_used,
+    cuda_available, cuda_device_name, cuda_graph_stats,
 };
