@@ -302,7 +302,7 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     }
     b->gemm.xb = (__nv_bfloat16 *)p;
     p += (n * maxk * 2 + 255) / 256 * 256;
-    b->tok = (dev_token *)p; /* the index lists follow the tokens: one copy fills both */
+    b->tok = (dev_token *)p; /* then the index lists (MLP by path, heads by path) */
     b->idx = (int32_t *)(p + n * sizeof(dev_token));
     b->ws_tokens = n;
     b->ws_bytes = total;
@@ -372,7 +372,8 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     size_t n = pl.n;
     int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, rows = hb_codebook_rows(c);
     char *stage = b->pinned;
-    CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token) + 2 * n * 4, cudaMemcpyHostToDevice, s));
+    CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
+    CUDA_TRY(cudaMemcpyAsync(b->idx, stage + n * sizeof(hb_token), 2 * n * 4, cudaMemcpyHostToDevice, s));
     const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
     hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
     float eps = (float)c->rms_eps;
