@@ -17,6 +17,7 @@ typedef struct {
     int n;
     double *p;
     int *idx, *tmp;
+    uint64_t *keys, *keys2; /* radix-sort scratch */
 } hb_sample_ws;
 
 hb_status hb_sample_ws_init(hb_sample_ws *ws, int n, hb_error *err);
