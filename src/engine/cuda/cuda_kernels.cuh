@@ -34,8 +34,8 @@ void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const flo
 void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
                   cudaStream_t s);
 
-// The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and more
-// than 8 tokens (xb: a bf16 staging buffer of at least n x K elements).
+// The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and two
+// or more tokens (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
     cublasHandle_t handle;
     __nv_bfloat16 *xb;

@@ -3,11 +3,13 @@
 // Decode is bound by reading W, so each weight row is read once for up to 8 tokens: one warp
 // per output row, 16-byte loads (8 bf16 or 4 fp32 weights a lane), the tokens' x rows read
 // through L1/L2 (they are small and every warp shares them), fp32 accumulators per token, a warp
-// shuffle reduction. More than 8 tokens (prefill) run in groups of 8; with bf16 weights, more
-// than 8 tokens go to cuBLAS instead (activations rounded to bf16, tensor cores, fp32 output).
+// shuffle reduction. More than 8 tokens (prefill) run in groups of 8; with bf16 weights, two or
+// more tokens go to cuBLAS instead (activations rounded to bf16, tensor cores, fp32 output).
 #include "cuda_kernels.cuh"
 
 #define ROWS_PER_BLOCK 8
+
+#define UNROLL 4
 
 template <int NT>
 __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
@@ -16,26 +18,37 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
     int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (row >= N) return;
     const uint4 *wr = (const uint4 *)(w + (size_t)row * K);
+    int chunks = K / 8;
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0;
-    for (int c = lane; c < K / 8; c += 32) {
-        uint4 raw = __ldg(wr + c);
-        const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw;
-        float wf[8];
+    for (int c0 = lane; c0 < chunks; c0 += 32 * UNROLL) {
+        uint4 raw[UNROLL]; /* issue every load of the group before using any: bytes in flight */
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            float2 f = __bfloat1622float2(p2[j]);
-            wf[2 * j] = f.x;
-            wf[2 * j + 1] = f.y;
+        for (int u = 0; u < UNROLL; u++) {
+            int c = c0 + u * 32;
+            raw[u] = c < chunks ? __ldg(wr + c) : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int t = 0; t < NT; t++) {
-            if (t >= nt) break;
-            const float4 *xv = (const float4 *)(x + (size_t)t * K) + 2 * c;
-            float4 a = xv[0], b = xv[1];
-            acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x +
-                      wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+        for (int u = 0; u < UNROLL; u++) {
+            int c = c0 + u * 32;
+            if (c >= chunks) break;
+            const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw[u];
+            float wf[8];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float2 f = __bfloat1622float2(p2[j]);
+                wf[2 * j] = f.x;
+                wf[2 * j + 1] = f.y;
+            }
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                if (t >= nt) break;
+                const float4 *xv = (const float4 *)(x + (size_t)t * K) + 2 * c;
+                float4 a = xv[0], b = xv[1];
+                acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x +
+                          wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+            }
         }
     }
 #pragma unroll
@@ -102,7 +115,7 @@ __global__ void to_bf16_kernel(const float *x, __nv_bfloat16 *y, size_t n)
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s)
 {
-    if (!bf16 || n <= 8 || !g || !g->handle) {
+    if (!bf16 || n <= 1 || !g || !g->handle) { /* one token: bound by reading W, the GEMV */
         hb_cuda_gemv(w, bf16, x, y, n, N, K, s);
         return CUBLAS_STATUS_SUCCESS;
     }
