@@ -137,15 +137,26 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
     const float *vb = vcache + cache_off(layer, t.slot, 0, max_batch, max_seq, kvdim) + kvh * hd;
     float scale = rsqrtf((float)hd);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int p = warp; p < npos; p += ATT_WARPS) {
-        const float *kp = kb + (size_t)p * kvdim;
-        float s = 0;
+    /* four positions per warp at a time: their loads are all issued before any reduction */
+    for (int p0 = warp; p0 < npos; p0 += 4 * ATT_WARPS) {
+        float s[4] = {0, 0, 0, 0};
         for (int i = lane * 4; i < hd; i += 128) {
-            float4 a = *(const float4 *)(qh + i), b = *(const float4 *)(kp + i);
-            s += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+            float4 a = *(const float4 *)(qh + i), b[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                int p = p0 + u * ATT_WARPS;
+                b[u] = p < npos ? *(const float4 *)(kb + (size_t)p * kvdim + i) : make_float4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) s[u] += a.x * b[u].x + a.y * b[u].y + a.z * b[u].z + a.w * b[u].w;
         }
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0) sc[p] = s * scale;
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            float v = s[u];
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+            int p = p0 + u * ATT_WARPS;
+            if (lane == 0 && p < npos) sc[p] = v * scale;
+        }
     }
     __syncthreads();
     float mx = -INFINITY;
