@@ -10,6 +10,7 @@ mkdir -p "$work"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
 "$build/bench/gpu_bandwidth"
+"$build/bench/cuda_kernel_bench" 512
 eng="$work/base3b"
 if [ ! -f "$eng/unified/engine.json" ]; then
   /usr/bin/time -f "build-engine base-3b: %e s" "$build/src/higgs-bench" build-engine --preset base-3b \
