@@ -100,16 +100,25 @@ static inline uint16_t f32_to_f16(float f)
     return (uint16_t)h;
 }
 
+/* Tensor data need not be aligned (the format does not promise it), so halves are read with
+ * memcpy, which compiles to a plain load where alignment allows. */
+static inline uint16_t load_u16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
 void hb_convert_to_f32(hb_dtype dt, const void *src, float *dst, size_t n)
 {
-    const uint16_t *h = src;
+    const unsigned char *h = src;
     switch (dt) {
     case HB_DT_F32: memcpy(dst, src, n * 4); break;
     case HB_DT_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(h[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(load_u16(h + 2 * i));
         break;
     case HB_DT_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(h[i]);
+        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(load_u16(h + 2 * i));
         break;
     default: break;
     }
