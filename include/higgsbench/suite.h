@@ -136,6 +136,11 @@ hb_series *hb_results_series(hb_results *r, const char *type, const char *metric
                              const char *point, const char *arch, const char *unit,
                              hb_direction dir);
 const hb_series *hb_results_find(const hb_results *r, const char *id);
+/* The series type/metric/point/arch, or NULL. */
+const hb_series *hb_results_get(const hb_results *r, const char *type, const char *metric,
+                                const char *point, const char *arch);
+/* Median of a series' samples; NaN for a missing or empty series. */
+double hb_series_median(const hb_series *s);
 hb_status hb_series_add(hb_series *s, double v, hb_error *err);
 
 /* JSON (docs/RESULTS.md), without and with the analysis. */

@@ -41,20 +41,12 @@ int cmd_build_engine(int argc, char **argv)
         {HB_OPT_SIZE, "threads", "N", "weight generation threads (all cores)", &threads, NULL, 0,
          256, false, false, NULL},
         {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos;
+    int rc = hb_cli_options(argc, argv, opts, usage,
+                            "Builds engine directories: a unified engine, a separate text and audio "
+                            "pair, or both,\nfrom a size preset with deterministic random weights or "
+                            "from an HF checkpoint.", 0, NULL, NULL);
+    if (rc >= 0) return rc;
     hb_error err = {0};
-    if (!pos) return hb_cli_error("out of memory");
-    hb_parse_result pr = hb_options_parse(argc, argv, opts, pos, &npos, &err);
-    free(pos);
-    if (pr == HB_PARSE_HELP) {
-        hb_options_help(usage, "Builds engine directories: a unified engine, a separate text and "
-                        "audio pair, or both,\nfrom a size preset with deterministic random weights "
-                        "or from an HF checkpoint.", opts, stdout);
-        return HB_EXIT_OK;
-    }
-    if (pr == HB_PARSE_ERROR) return hb_cli_error(err.msg);
-    if (npos) return hb_cli_error("build-engine takes no positional arguments");
     if (!out) return hb_cli_error("--output DIR is required");
     if (preset_seen == (checkpoint != NULL))
         return hb_cli_error("give exactly one of --preset NAME and --checkpoint DIR");

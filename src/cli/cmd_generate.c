@@ -165,19 +165,11 @@ int cmd_generate(int argc, char **argv)
         {HB_OPT_STRING, "output", "FILE", "write the JSON here (default: standard output)",
          &output, NULL, 0, 0, false, false, NULL},
         {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos;
+    int rc0 = hb_cli_options(argc, argv, opts, usage,
+                             "Generates with one engine or a separate pair and writes the text ids "
+                             "and audio codes as JSON.", 0, NULL, NULL);
+    if (rc0 >= 0) return rc0;
     hb_error err = {0};
-    if (!pos) return hb_cli_error("out of memory");
-    hb_parse_result pr = hb_options_parse(argc, argv, opts, pos, &npos, &err);
-    free(pos);
-    if (pr == HB_PARSE_HELP) {
-        hb_options_help(usage, "Generates with one engine or a separate pair and writes the text "
-                        "ids and audio codes as JSON.", opts, stdout);
-        return HB_EXIT_OK;
-    }
-    if (pr == HB_PARSE_ERROR) return hb_cli_error(err.msg);
-    if (npos) return hb_cli_error("generate takes no positional arguments");
     if (!engine == !(text_engine || audio_engine))
         return hb_cli_error("give --engine DIR, or --text-engine DIR and --audio-engine DIR");
     if (!engine && (!text_engine || !audio_engine))

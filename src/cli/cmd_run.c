@@ -117,23 +117,16 @@ int cmd_run(int argc, char **argv)
         {HB_OPT_DOUBLE, "audio-seconds", "S", "audio generated per request (2)", &audio_s, NULL, 0, 600, true, false, &seen_a},
         {HB_OPT_STRING, "cache-dir", "DIR", "where the default engines are built", &o.cache_dir, NULL, 0, 0, false, false, NULL},
         {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos;
+    int rc0 = hb_cli_options(argc, argv, opts, usage,
+                             "Runs the benchmark suite: unified vs separate engines, every benchmark "
+                             "type, claims and\nbaselines, and writes JSON, CSV, text, HTML and PNG "
+                             "reports. With no engines it builds and\nuses the default small engines "
+                             "and runs a quick suite. Exit status: 0 all claims validated and\nno "
+                             "regression, 1 a claim failed or a regression was found, 2 usage or "
+                             "configuration\nerror, 130 interrupted (partial results saved).",
+                             0, NULL, NULL);
+    if (rc0 >= 0) return rc0;
     hb_error err = {0};
-    if (!pos) return hb_cli_error("out of memory");
-    hb_parse_result pr = hb_options_parse(argc, argv, opts, pos, &npos, &err);
-    free(pos);
-    if (pr == HB_PARSE_HELP) {
-        hb_options_help(usage, "Runs the benchmark suite: unified vs separate engines, every "
-                        "benchmark type, claims and\nbaselines, and writes JSON, CSV, text, HTML and "
-                        "PNG reports. With no engines it builds and\nuses the default small engines "
-                        "and runs a quick suite. Exit status: 0 all claims validated and\nno "
-                        "regression, 1 a claim failed or a regression was found, 2 usage or "
-                        "configuration\nerror, 130 interrupted (partial results saved).", opts, stdout);
-        return HB_EXIT_OK;
-    }
-    if (pr == HB_PARSE_ERROR) return hb_cli_error(err.msg);
-    if (npos) return hb_cli_error("run takes no positional arguments");
     bool defaults = !o.unified_dir && !o.text_dir && !o.audio_dir;
     if (defaults) { /* the quick suite: minutes on two cores */
         if (!seen_runs) num_runs = 10;
@@ -287,20 +280,13 @@ int cmd_report(int argc, char **argv)
         {HB_OPT_STRING, "claims", "FILE", "validate these claims instead of the saved ones", &claims, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "baseline", "FILE", "compare with saved results", &base, NULL, 0, 0, false, false, NULL},
         {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos;
+    char *pos[1];
+    int rc0 = hb_cli_options(argc, argv, opts, usage,
+                             "Rebuilds every report (JSON, text, HTML, CSV, PNG) from saved results; "
+                             "no engine is needed.", 1, "RESULTS.json", pos);
+    if (rc0 >= 0) return rc0;
+    const char *path = pos[0];
     hb_error err = {0};
-    if (!pos) return hb_cli_error("out of memory");
-    hb_parse_result pr = hb_options_parse(argc, argv, opts, pos, &npos, &err);
-    const char *path = npos == 1 ? pos[0] : NULL;
-    free(pos);
-    if (pr == HB_PARSE_HELP) {
-        hb_options_help(usage, "Rebuilds every report (JSON, text, HTML, CSV, PNG) from saved results; "
-                        "no engine is needed.", opts, stdout);
-        return HB_EXIT_OK;
-    }
-    if (pr == HB_PARSE_ERROR) return hb_cli_error(err.msg);
-    if (!path) return hb_cli_error("report takes one RESULTS.json");
     hb_results r, b;
     if (hb_results_load(path, &r, &err)) {
         hb_results_free(&r);
@@ -348,21 +334,14 @@ int cmd_compare(int argc, char **argv)
         {HB_OPT_DOUBLE, "confidence-level", "X", "confidence level (0.95)", &level, NULL, 0, 1, true, true, NULL},
         {HB_OPT_U64, "seed", "S", "bootstrap seed (1)", &seed, NULL, 0, 0, false, false, NULL},
         {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos;
+    char *pos[2];
+    int rc0 = hb_cli_options(argc, argv, opts, usage,
+                             "Compares two saved results metric by metric (the change verdict with "
+                             "Holm-adjusted p-values);\nexit status 1 when a metric regressed.",
+                             2, "OLD.json NEW.json", pos);
+    if (rc0 >= 0) return rc0;
+    const char *oldp = pos[0], *newp = pos[1];
     hb_error err = {0};
-    if (!pos) return hb_cli_error("out of memory");
-    hb_parse_result pr = hb_options_parse(argc, argv, opts, pos, &npos, &err);
-    const char *oldp = npos == 2 ? pos[0] : NULL, *newp = npos == 2 ? pos[1] : NULL;
-    free(pos);
-    if (pr == HB_PARSE_HELP) {
-        hb_options_help(usage, "Compares two saved results metric by metric (the change verdict "
-                        "with Holm-adjusted p-values);\nexit status 1 when a metric regressed.",
-                        opts, stdout);
-        return HB_EXIT_OK;
-    }
-    if (pr == HB_PARSE_ERROR) return hb_cli_error(err.msg);
-    if (!oldp) return hb_cli_error("compare takes OLD.json and NEW.json");
     hb_results a, b;
     if (hb_results_load(oldp, &a, &err)) {
         hb_results_free(&a);

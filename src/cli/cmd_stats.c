@@ -79,48 +79,19 @@ static int print_json(json_t *j)
     return HB_EXIT_OK;
 }
 
-/* Parses the options; returns -1 to go on, or the exit code (after --help or an error). */
-static int parse_or_help(int argc, char **argv, const hb_option *opts, const char *usage,
-                         const char *summary, char **pos, int *npos, int want)
-{
-    hb_error err = {0};
-    hb_parse_result r = hb_options_parse(argc, argv, opts, pos, npos, &err);
-    if (r == HB_PARSE_HELP) {
-        hb_options_help(usage, summary, opts, stdout);
-        return HB_EXIT_OK;
-    }
-    if (r == HB_PARSE_ERROR) {
-        hb_cli_error(err.msg);
-        fprintf(stderr, "usage: %s\n", usage);
-        return HB_EXIT_USAGE;
-    }
-    if (*npos != want) {
-        fprintf(stderr, "error: expected %d file argument%s, got %d\nusage: %s\n", want,
-                want == 1 ? "" : "s", *npos, usage);
-        return HB_EXIT_USAGE;
-    }
-    return -1;
-}
-
 static int stats_describe(int argc, char **argv)
 {
     static const char usage[] = "higgs-bench stats describe FILE [options]";
     stats_args a = defaults();
     const hb_option opts[] = {COMMON_OPTIONS(a), {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos, rc;
-    if (!pos) return hb_cli_error("out of memory");
-    rc = parse_or_help(argc, argv, opts, usage,
-                       "Descriptive statistics, confidence intervals and outliers of one sample.",
-                       pos, &npos, 1);
-    if (rc >= 0) {
-        free(pos);
-        return rc;
-    }
+    char *pos[1];
+    int rc = hb_cli_options(argc, argv, opts, usage,
+                            "Descriptive statistics, confidence intervals and outliers of one "
+                            "sample.", 1, "FILE", pos);
+    if (rc >= 0) return rc;
     hb_error err = {0};
     hb_samples s;
     const char *path = pos[0];
-    free(pos);
     if (hb_samples_read_file(path, a.column, &s, &err)) return hb_cli_error(err.msg);
     hb_analysis_opts ao = analysis_opts(&a);
     hb_describe_report r;
@@ -160,20 +131,13 @@ static int stats_compare(int argc, char **argv)
         {HB_OPT_CHOICE, "direction", "DIR", "which way is better (lower)", &a.direction,
          direction_choices, 0, 0, false, false, NULL},
         {HB_OPT_END}};
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    int npos, rc;
-    if (!pos) return hb_cli_error("out of memory");
-    rc = parse_or_help(argc, argv, opts, usage,
-                       "Compares a candidate sample with a baseline: every test, effect size,\n"
-                       "and the verdict (improved / regressed / no change). Exit status 1 when\n"
-                       "the candidate regressed.",
-                       pos, &npos, 2);
-    if (rc >= 0) {
-        free(pos);
-        return rc;
-    }
+    char *pos[2];
+    int rc = hb_cli_options(argc, argv, opts, usage,
+                            "Compares a candidate sample with a baseline: every test, effect size,\n"
+                            "and the verdict (improved / regressed / no change). Exit status 1 when\n"
+                            "the candidate regressed.", 2, "BASELINE CANDIDATE", pos);
+    if (rc >= 0) return rc;
     const char *bpath = pos[0], *cpath = pos[1];
-    free(pos);
     hb_error err = {0};
     hb_samples b, c;
     if (hb_samples_read_file(bpath, a.column, &b, &err)) return hb_cli_error(err.msg);

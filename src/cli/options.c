@@ -230,3 +230,34 @@ void hb_options_help(const char *usage, const char *summary, const hb_option *op
     }
     fprintf(out, "  %-30s %s\n", "--help", "show this help");
 }
+
+int hb_cli_options(int argc, char **argv, const hb_option *opts, const char *usage,
+                   const char *summary, int want, const char *what, char **pos)
+{
+    char **all = calloc((size_t)argc + 1, sizeof *all);
+    if (!all) {
+        fprintf(stderr, "error: out of memory\n");
+        return 2;
+    }
+    hb_error err = {0};
+    int npos = 0, rc = -1;
+    hb_parse_result pr = hb_options_parse(argc, argv, opts, all, &npos, &err);
+    if (pr == HB_PARSE_HELP) {
+        hb_options_help(usage, summary, opts, stdout);
+        rc = 0;
+    } else if (pr == HB_PARSE_ERROR) {
+        fprintf(stderr, "error: %s\nusage: %s\n", err.msg, usage);
+        rc = 2;
+    } else if (npos != want) {
+        if (want == 0)
+            fprintf(stderr, "error: unexpected argument '%s'\nusage: %s\n", all[0], usage);
+        else
+            fprintf(stderr, "error: expected %d argument%s (%s), got %d\nusage: %s\n", want,
+                    want == 1 ? "" : "s", what, npos, usage);
+        rc = 2;
+    } else {
+        for (int i = 0; i < npos; i++) pos[i] = all[i];
+    }
+    free(all);
+    return rc;
+}

@@ -59,6 +59,13 @@ typedef enum { HB_PARSE_OK = 0, HB_PARSE_HELP = 1, HB_PARSE_ERROR = -1 } hb_pars
 hb_parse_result hb_options_parse(int argc, char **argv, const hb_option *opts, char **pos,
                                  int *npos, hb_error *err);
 
+/* The whole front of a command: parses argv, prints --help (returns 0) or an error naming the
+ * option and value, with the usage line (returns 2); checks that there are exactly `want`
+ * positional arguments (`what` names them in the error). Returns -1 to go on; the positionals
+ * (pointers into argv) are then in pos[0..want). */
+int hb_cli_options(int argc, char **argv, const hb_option *opts, const char *usage,
+                   const char *summary, int want, const char *what, char **pos);
+
 /* Writes the usage line and one line per option, from the table. */
 void hb_options_help(const char *usage, const char *summary, const hb_option *opts, FILE *out);
 

@@ -22,20 +22,6 @@ static void esc(FILE *f, const char *s)
 
 static const char *const colours[2] = {"#c0504d", "#4f81bd"}; /* separate, unified */
 
-static double median_of(const hb_series *s)
-{
-    hb_describe_t d;
-    return s && s->n && hb_describe(s->samples, s->n, &d, NULL) == HB_OK ? d.median : NAN;
-}
-
-static const hb_series *find2(const hb_results *r, const char *type, const char *metric,
-                              const char *point, const char *arch)
-{
-    char id[192];
-    snprintf(id, sizeof id, "%s/%s/%s/%s", type, metric, point, arch);
-    return hb_results_find(r, id);
-}
-
 /* Box plots (median, quartiles, whiskers at min/max) of one metric for every point and both
  * architectures. */
 static void svg_boxes(FILE *f, const hb_results *r, const char *type, const char *metric,
@@ -67,7 +53,7 @@ static void svg_boxes(FILE *f, const hb_results *r, const char *type, const char
     }
     for (size_t k = 0; k < np; k++) {
         for (int a = 0; a < 2; a++) {
-            const hb_series *s = find2(r, type, metric, points[k], a ? "unified" : "separate");
+            const hb_series *s = hb_results_get(r, type, metric, points[k], a ? "unified" : "separate");
             hb_describe_t d;
             if (!s || !s->n || hb_describe(s->samples, s->n, &d, NULL)) continue;
             double x = L + pw * (double)k + pw * (a ? 0.55 : 0.15), w = pw * 0.3;
@@ -109,7 +95,7 @@ static void svg_memory(FILE *f, const hb_results *r)
     double tot[2] = {0, 0};
     for (int a = 0; a < 2; a++)
         for (int k = 0; k < 5; k++) {
-            double m = median_of(find2(r, "memory", cats[k], point, a ? "unified" : "separate"));
+            double m = hb_series_median(hb_results_get(r, "memory", cats[k], point, a ? "unified" : "separate"));
             tot[a] += isfinite(m) ? m : 0;
         }
     double mx = fmax(tot[0], tot[1]), W = 640, H = 150;
@@ -120,7 +106,7 @@ static void svg_memory(FILE *f, const hb_results *r)
         double x = 80, y = 20 + 50 * a;
         fprintf(f, "<text x=\"4\" y=\"%.0f\" font-size=\"11\">%s</text>", y + 18, a ? "unified" : "separate");
         for (int k = 0; k < 5; k++) {
-            double m = median_of(find2(r, "memory", cats[k], point, a ? "unified" : "separate"));
+            double m = hb_series_median(hb_results_get(r, "memory", cats[k], point, a ? "unified" : "separate"));
             if (!(m > 0)) continue;
             double w = (W - 180) * m / mx;
             fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"28\" fill=\"%s\"><title>%s: "
@@ -144,7 +130,7 @@ static void svg_throughput(FILE *f, const hb_results *r)
         for (int k = 1; k <= 1024 && n[a] < 16; k *= 2) {
             char pt[32];
             snprintf(pt, sizeof pt, "closed_C%d", k);
-            double m = median_of(find2(r, "throughput", "audio_s_per_s", pt, a ? "unified" : "separate"));
+            double m = hb_series_median(hb_results_get(r, "throughput", "audio_s_per_s", pt, a ? "unified" : "separate"));
             if (!isfinite(m)) continue;
             xs[a][n[a]] = k;
             ys[a][n[a]++] = m;

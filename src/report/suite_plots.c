@@ -10,20 +10,6 @@
 #include <plplot/plplot.h>
 #include <sys/stat.h>
 
-static double med(const hb_series *s)
-{
-    hb_describe_t d;
-    return s && s->n && hb_describe(s->samples, s->n, &d, NULL) == HB_OK ? d.median : NAN;
-}
-
-static const hb_series *find2(const hb_results *r, const char *type, const char *metric,
-                              const char *point, const char *arch)
-{
-    char id[192];
-    snprintf(id, sizeof id, "%s/%s/%s/%s", type, metric, point, arch);
-    return hb_results_find(r, id);
-}
-
 /* Every sample of one metric per point: separate at x = k - 0.15, unified at k + 0.15. */
 static void panel_samples(const hb_results *r, const char *type, const char *metric,
                           const char *title, const char *ylab)
@@ -49,7 +35,7 @@ static void panel_samples(const hb_results *r, const char *type, const char *met
         plcol0(1);
         plmtex("b", 1.5, ((double)k + 0.6) / ((double)np + 0.2), 0.5, pts[k]);
         for (int a = 0; a < 2; a++) {
-            const hb_series *s = find2(r, type, metric, pts[k], a ? "unified" : "separate");
+            const hb_series *s = hb_results_get(r, type, metric, pts[k], a ? "unified" : "separate");
             if (!s || !s->n) continue;
             PLFLT xs[4096], ys[4096];
             int n = (int)(s->n < 4096 ? s->n : 4096);
@@ -60,7 +46,7 @@ static void panel_samples(const hb_results *r, const char *type, const char *met
             plcol0(a ? 9 : 2);
             plpoin(n, xs, ys, 17);
             PLFLT mx[2] = {k + (a ? 0.05 : -0.25), k + (a ? 0.25 : -0.05)}, my[2];
-            my[0] = my[1] = med(s);
+            my[0] = my[1] = hb_series_median(s);
             plwidth(3);
             plline(2, mx, my);
             plwidth(1);
@@ -81,7 +67,7 @@ static void panel_memory(const hb_results *r)
     for (int a = 0; a < 2 && point; a++) {
         double t = 0;
         for (int k = 0; k < 5; k++) {
-            double m = med(find2(r, "memory", cats[k], point, a ? "unified" : "separate"));
+            double m = hb_series_median(hb_results_get(r, "memory", cats[k], point, a ? "unified" : "separate"));
             v[a][k] = isfinite(m) ? m / 1048576 : 0;
             t += v[a][k];
         }
@@ -115,7 +101,7 @@ static void panel_throughput(const hb_results *r)
         for (int k = 1; k <= 1024 && n[a] < 16; k *= 2) {
             char pt[32];
             snprintf(pt, sizeof pt, "closed_C%d", k);
-            double m = med(find2(r, "throughput", "audio_s_per_s", pt, a ? "unified" : "separate"));
+            double m = hb_series_median(hb_results_get(r, "throughput", "audio_s_per_s", pt, a ? "unified" : "separate"));
             if (!isfinite(m)) continue;
             xs[a][n[a]] = log2(k);
             ys[a][n[a]++] = m;

@@ -2,11 +2,9 @@
  *
  * Sorting is an LSD radix sort over the IEEE-754 bit pattern (flipped so that unsigned order is
  * numeric order): 6 passes of 11 bits, skipping passes whose digit is constant. It is several
- * times faster than qsort on the 10^4..10^6 samples a benchmark keeps. Selection is quickselect
- * with median-of-three pivots that gives up and sorts the range when its pivots keep failing,
- * so the worst case stays O(n log n).
+ * times faster than qsort on the 10^4..10^6 samples a benchmark keeps.
  *
- * Percentiles of large arrays use bucket selection instead (hb__select_ranks): one pass counts
+ * Percentiles use bucket selection (hb__percentiles_range): one pass counts
  * the values into equal-width buckets between the known minimum and maximum, a second pass
  * gathers only the few buckets that hold a wanted rank, and those are solved the same way or by
  * sorting. Bucketing is monotone in the value, so ranks are exact; the data is never copied or
@@ -94,74 +92,6 @@ void hb_sort_doubles(double *x, size_t n)
     free(a), free(b), free(hist);
 }
 
-static inline void swap_d(double *x, ptrdiff_t i, ptrdiff_t j)
-{
-    double t = x[i];
-    x[i] = x[j];
-    x[j] = t;
-}
-
-void hb__select(double *x, size_t lo_, size_t hi_, size_t k_)
-{
-    ptrdiff_t lo = (ptrdiff_t)lo_, hi = (ptrdiff_t)hi_, k = (ptrdiff_t)k_;
-    int budget = 8;
-    for (size_t m = hi_ - lo_ + 1; m > 1; m >>= 1) budget += 2;
-    while (hi > lo) {
-        if (hi - lo < 16) {
-            insertion_sort(x + lo, (size_t)(hi - lo + 1));
-            return;
-        }
-        if (budget-- == 0) {
-            hb_sort_doubles(x + lo, (size_t)(hi - lo + 1));
-            return;
-        }
-        ptrdiff_t mid = lo + (hi - lo) / 2;
-        if (x[mid] < x[lo]) swap_d(x, mid, lo);
-        if (x[hi] < x[lo]) swap_d(x, hi, lo);
-        if (x[hi] < x[mid]) swap_d(x, hi, mid);
-        double pivot = x[mid];
-        ptrdiff_t i = lo, j = hi;
-        while (i <= j) {
-            while (x[i] < pivot) i++;
-            while (x[j] > pivot) j--;
-            if (i <= j) {
-                swap_d(x, i, j);
-                i++;
-                j--;
-            }
-        }
-        /* now x[lo..j] <= pivot <= x[i..hi], and x[j+1..i-1] == pivot */
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            return;
-    }
-}
-
-static void multiselect_range(double *x, size_t lo, size_t hi, const size_t *r, size_t nr)
-{
-    while (nr > 0 && lo < hi) {
-        if (hi - lo < 32) {
-            insertion_sort(x + lo, hi - lo + 1);
-            return;
-        }
-        size_t m = nr / 2, k = r[m];
-        hb__select(x, lo, hi, k);
-        if (m > 0) multiselect_range(x, lo, k - 1, r, m); /* r[0] >= lo, so k > lo here */
-        lo = k + 1;
-        r += m + 1;
-        nr -= m + 1;
-    }
-}
-
-void hb__multiselect(double *x, size_t n, const size_t *ranks, size_t nranks)
-{
-    if (n == 0) return;
-    multiselect_range(x, 0, n - 1, ranks, nranks);
-}
-
 double hb_percentile_sorted(const double *s, size_t n, double p)
 {
     if (n == 0) return NAN;
@@ -179,27 +109,6 @@ static int cmp_size(const void *a, const void *b)
 }
 
 #define MAX_PCT_BATCH 64
-
-void hb__percentiles_inplace(double *x, size_t n, const double *p, size_t np, double *out)
-{
-    for (size_t start = 0; start < np; start += MAX_PCT_BATCH / 2) {
-        size_t cnt = np - start < MAX_PCT_BATCH / 2 ? np - start : MAX_PCT_BATCH / 2;
-        size_t ranks[MAX_PCT_BATCH], nr = 0;
-        for (size_t i = 0; i < cnt; i++) {
-            double h = (double)(n - 1) * (p[start + i] / 100.0);
-            size_t lo = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
-            ranks[nr++] = lo;
-            if (lo + 1 < n) ranks[nr++] = lo + 1;
-        }
-        qsort(ranks, nr, sizeof *ranks, cmp_size);
-        size_t u = 0;
-        for (size_t i = 0; i < nr; i++)
-            if (u == 0 || ranks[u - 1] != ranks[i]) ranks[u++] = ranks[i];
-        hb__multiselect(x, n, ranks, u);
-        /* x[lo] and x[lo + 1] are now the order statistics hb_percentile_sorted reads */
-        for (size_t i = 0; i < cnt; i++) out[start + i] = hb_percentile_sorted(x, n, p[start + i]);
-    }
-}
 
 hb_status hb_percentiles(const double *x, size_t n, const double *p, size_t np, double *out,
                          hb_error *err)
@@ -317,23 +226,31 @@ done:
     return rc;
 }
 
+/* The order statistics p[0..cnt) need (floor(h) and the one above), sorted and unique. */
+static size_t collect_ranks(size_t n, const double *p, size_t cnt, size_t *ranks)
+{
+    size_t nr = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        double h = (double)(n - 1) * (p[i] / 100.0);
+        size_t r = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
+        ranks[nr++] = r;
+        if (r + 1 < n) ranks[nr++] = r + 1;
+    }
+    qsort(ranks, nr, sizeof *ranks, cmp_size);
+    size_t u = 0;
+    for (size_t i = 0; i < nr; i++)
+        if (u == 0 || ranks[u - 1] != ranks[i]) ranks[u++] = ranks[i];
+    return u;
+}
+
 int hb__percentiles_range(const double *x, size_t n, double centre, int absdev, double lo,
                           double hi, const double *p, size_t np, double *out)
 {
     size_t ranks[MAX_PCT_BATCH];
     double vals[MAX_PCT_BATCH];
     for (size_t start = 0; start < np; start += MAX_PCT_BATCH / 2) {
-        size_t cnt = np - start < MAX_PCT_BATCH / 2 ? np - start : MAX_PCT_BATCH / 2, nr = 0;
-        for (size_t i = 0; i < cnt; i++) {
-            double h = (double)(n - 1) * (p[start + i] / 100.0);
-            size_t r = h <= 0 ? 0 : h >= (double)(n - 1) ? n - 1 : (size_t)floor(h);
-            ranks[nr++] = r;
-            if (r + 1 < n) ranks[nr++] = r + 1;
-        }
-        qsort(ranks, nr, sizeof *ranks, cmp_size);
-        size_t u = 0;
-        for (size_t i = 0; i < nr; i++)
-            if (u == 0 || ranks[u - 1] != ranks[i]) ranks[u++] = ranks[i];
+        size_t cnt = np - start < MAX_PCT_BATCH / 2 ? np - start : MAX_PCT_BATCH / 2;
+        size_t u = collect_ranks(n, p + start, cnt, ranks);
         if (select_ranks(x, n, centre, absdev, lo, hi, ranks, u, vals, 0)) return -1;
         for (size_t i = 0; i < cnt; i++) {
             double h = (double)(n - 1) * (p[start + i] / 100.0);

@@ -14,20 +14,11 @@ void hb__mean_ss(const double *x, size_t n, double *mean, double *ss);
 /* Sample variance (n - 1); 0 for n < 2. */
 double hb__var(const double *x, size_t n);
 
-/* Places the k-th smallest (0-based) of x[lo..hi] at index k, smaller ones before it and larger
- * ones after (quickselect with median-of-three, falling back to a sort on bad pivots). */
-void hb__select(double *x, size_t lo, size_t hi, size_t k);
-
-/* Makes x[r] the r-th order statistic for every r in ranks (ascending, unique). */
-void hb__multiselect(double *x, size_t n, const size_t *ranks, size_t nranks);
-
 /* Percentiles p[] (NumPy's linear rule) of the values x[i], or of |x[i] - centre| when absdev,
  * all of which lie in [lo, hi]; x is not modified. Returns -1 when out of memory. */
 int hb__percentiles_range(const double *x, size_t n, double centre, int absdev, double lo,
                           double hi, const double *p, size_t np, double *out);
 
-/* Percentiles p[] of x (modified: partially ordered), NumPy's linear rule. */
-void hb__percentiles_inplace(double *x, size_t n, const double *p, size_t np, double *out);
 
 /* Average ranks (1-based) of x into rank; returns sum over tie groups of t^3 - t, and sets
  * *has_ties. rank must hold n doubles. Allocates a scratch index array; returns -1 on ENOMEM. */

@@ -80,6 +80,20 @@ const hb_series *hb_results_find(const hb_results *r, const char *id)
     return NULL;
 }
 
+const hb_series *hb_results_get(const hb_results *r, const char *type, const char *metric,
+                                const char *point, const char *arch)
+{
+    char id[192];
+    snprintf(id, sizeof id, "%s/%s/%s/%s", type, metric, point, arch);
+    return hb_results_find(r, id);
+}
+
+double hb_series_median(const hb_series *s)
+{
+    hb_describe_t d;
+    return s && s->n && hb_describe(s->samples, s->n, &d, NULL) == HB_OK ? d.median : NAN;
+}
+
 hb_status hb_series_add(hb_series *s, double v, hb_error *err)
 {
     if (!isfinite(v)) return hb_fail(err, HB_ERR_INTERNAL, "%s: non-finite sample", s->id);

@@ -130,7 +130,7 @@ class StatsCli(unittest.TestCase):
             (["stats", "compare", self.base, self.cand, "--noise-threshold", "-1"], "outside"),
             (["stats", "describe", self.base, "--confidence-level", "95"], "outside (0, 1)"),
             (["stats", "describe", self.base, "--resamples", "10"], "outside [100"),
-            (["stats", "describe"], "expected 1 file argument"),
+            (["stats", "describe"], "expected 1 argument (FILE), got 0"),
             (["stats", "frobnicate"], "'stats frobnicate' is not a command"),
             (["nonsense"], "'nonsense' is not a higgs-bench command"),
         ]
