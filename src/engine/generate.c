@@ -9,6 +9,7 @@
  * (row T + 8), so a clip of T frames costs T + 8 audio steps. Frame t is complete, and delivered,
  * when row t + 8 (codebook 7's copy of it) exists.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -425,6 +426,17 @@ static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const floa
     return HB_OK;
 }
 
+/* A benchmark must not run on garbage: every head output is checked before it is sampled. */
+static hb_status check_finite(const float *l, size_t n, const hb_request *r, size_t pos,
+                              hb_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(l[i]))
+            return hb_fail(err, HB_ERR_DATA, "request %llu: the model produced a non-finite logit "
+                           "(entry %zu) at position %zu", (unsigned long long)r->id, i, pos);
+    return HB_OK;
+}
+
 hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
 {
     hb_step_report local;
@@ -474,10 +486,15 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
         size_t fed = r->prefilled ? 1 : r->nprompt;
         r->prefilled = true;
         r->pos += fed;
-        if (t->audio)
-            rc = after_audio(e, r, (size_t)t->pos, e->audio_logits + (ia++) * A, err);
-        else
-            rc = after_text(e, r, t, (size_t)t->pos, e->text_logits + (it++) * V, err);
+        if (t->audio) {
+            const float *l = e->audio_logits + (ia++) * A;
+            rc = check_finite(l, A, r, (size_t)t->pos, err);
+            if (!rc) rc = after_audio(e, r, (size_t)t->pos, l, err);
+        } else {
+            const float *l = e->text_logits + (it++) * V;
+            rc = check_finite(l, V, r, (size_t)t->pos, err);
+            if (!rc) rc = after_text(e, r, t, (size_t)t->pos, l, err);
+        }
         if (!rc && r->done) rep->finished++;
     }
     (void)nt;

@@ -166,6 +166,47 @@ static void svg_throughput(FILE *f, const hb_results *r)
             ymax, W / 2, H - 8);
 }
 
+/* Streaming timeline: when each frame arrived (ms after the request was added), per
+ * architecture, beside the playback deadline (first frame + k x 40 ms). */
+static void svg_timeline(FILE *f, const hb_results *r)
+{
+    json_t *tl = json_object_get(r->extras, "streaming_timeline");
+    json_t *arr[2] = {json_object_get(tl, "separate"), json_object_get(tl, "unified")};
+    size_t n = 0;
+    double tmax = 0;
+    for (int a = 0; a < 2; a++) {
+        n = json_array_size(arr[a]) > n ? json_array_size(arr[a]) : n;
+        for (size_t i = 0; i < json_array_size(arr[a]); i++)
+            tmax = fmax(tmax, json_number_value(json_array_get(arr[a], i)));
+    }
+    if (n < 2) return;
+    double first = json_number_value(json_array_get(arr[1] ? arr[1] : arr[0], 0));
+    tmax = fmax(tmax, first + (double)(n - 1) * 40);
+    double W = 640, H = 260, L = 60, B = 40;
+#define TX(t) (L + (W - L - 20) * (t) / tmax)
+#define FY(k) (H - B - (H - B - 10) * (double)(k) / (double)(n - 1))
+    fprintf(f, "<figure><svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "
+            "role=\"img\" aria-label=\"streaming timeline\">\n", W, H, W, H);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
+            "stroke-dasharray=\"4 3\"><title>playback: first frame + k x 40 ms</title></line>\n",
+            TX(first), FY(0), TX(first + (double)(n - 1) * 40), FY(n - 1));
+    for (int a = 0; a < 2; a++) {
+        if (!arr[a]) continue;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colours[a]);
+        for (size_t i = 0; i < json_array_size(arr[a]); i++)
+            fprintf(f, "%.1f,%.1f ", TX(json_number_value(json_array_get(arr[a], i))), FY(i));
+        fprintf(f, "\"/>\n");
+    }
+    fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>"
+            "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%.0f ms</text><text x=\"4\" y=\"14\" "
+            "font-size=\"11\">%zu frames</text></svg><figcaption>Streaming timeline: frames "
+            "delivered over time (red separate, blue unified, one run each); the dashed line is "
+            "playback from the first frame, so a curve left of it stays ahead of real time"
+            "</figcaption></figure>\n", L, H - B, W - 10, H - B, W - 70, H - 8, tmax, n);
+#undef TX
+#undef FY
+}
+
 static void claims_table(FILE *f, const hb_results *r)
 {
     fprintf(f, "<h2 id=\"claims\">Claims</h2>\n<table class=\"claims\"><tr><th>claim</th><th>metric"
@@ -306,6 +347,7 @@ hb_status hb_suite_html(const hb_results *r, FILE *f, hb_error *err)
     svg_throughput(f, r);
     svg_boxes(f, r, "streaming", "ttfa_ms", "Streaming: time to the first complete audio frame", "ms");
     svg_boxes(f, r, "streaming", "chunk1_interval_ms", "Streaming: interval between frames", "ms");
+    svg_timeline(f, r);
     environment_section(f, r);
     fprintf(f, "</body></html>\n");
     if (ferror(f)) return hb_fail(err, HB_ERR_IO, "cannot write the HTML report");

@@ -179,6 +179,16 @@ static hb_status measure_streaming(hb_ctx *c, int arch, const hb_point *p, hb_me
     if (!st) {
         size_t nf = log->frames < 2048 ? log->frames : 2048;
         hb_metric_put(m, "ttfa_ms", "ms", HB_LOWER_IS_BETTER, 1e3 * (log->frame_t[0] - log->t_add));
+        /* the arrival times of this run's frames, for the report's timeline (the last run wins) */
+        json_t *tl = json_object_get(c->r->extras, "streaming_timeline");
+        if (!tl) {
+            tl = json_object();
+            json_object_set_new(c->r->extras, "streaming_timeline", tl);
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < nf; i++)
+            json_array_append_new(arr, json_real(1e3 * (log->frame_t[i] - log->t_add)));
+        json_object_set_new(tl, c->arch[arch], arr);
         for (int k = 0; k < 3; k++) {
             size_t cs = (size_t)chunk_sizes[k], nchunks = nf / cs;
             if (nchunks < 2) continue;
