@@ -83,7 +83,7 @@ int cmd_run(int argc, char **argv)
     static const char usage[] = "higgs-bench run [--unified-engine DIR --separate-text-engine DIR "
                                 "--separate-audio-engine DIR] [options]";
     hb_suite_opts o = hb_suite_defaults();
-    hb_string_list types = {.n = 0};
+    hb_string_list types = {.n = 0}, rates = {.n = 0};
     hb_size_list batches = {.n = 0}, seqs = {.n = 0};
     size_t num_runs = o.num_runs, warmups = o.warmup_runs, maxc = o.concurrency_max;
     int device = 0, order = 0;
@@ -104,6 +104,7 @@ int cmd_run(int argc, char **argv)
         {HB_OPT_SIZE_LIST, "sequence-lengths", "N", "prompt lengths in tokens (128)", &seqs, NULL, 1, 4096, false, false, &seen_s},
         {HB_OPT_FLAG, "enable-cuda-graphs", NULL, "capture decode steps as CUDA graphs (cuda)", &o.cuda_graphs, NULL, 0, 0, false, false, NULL},
         {HB_OPT_FLAG, "enable-concurrent", NULL, "add open-loop (Poisson) throughput runs", &o.concurrent, NULL, 0, 0, false, false, NULL},
+        {HB_OPT_STRING_LIST, "arrival-rates", "R", "open-loop arrival rates, requests/s (2 8)", &rates, NULL, 0, 0, false, false, NULL},
         {HB_OPT_SIZE, "max-concurrent-requests", "N", "highest closed-loop concurrency (32)", &maxc, NULL, 1, 4096, false, false, &seen_c},
         {HB_OPT_DOUBLE, "confidence-level", "X", "confidence level (0.95)", &level, NULL, 0, 1, true, true, NULL},
         {HB_OPT_FLAG, "verbose", NULL, "log every point", &o.verbose, NULL, 0, 0, false, false, NULL},
@@ -152,6 +153,20 @@ int cmd_run(int argc, char **argv)
     if (seqs.n) {
         memcpy(o.seq_lens, seqs.v, seqs.n * sizeof seqs.v[0]);
         o.nseq = seqs.n;
+    }
+    if (rates.n) {
+        for (size_t i = 0; i < rates.n; i++) {
+            char *end;
+            double v = strtod(rates.v[i], &end);
+            if (end == rates.v[i] || *end || !(v > 0 && v <= 1e6)) {
+                char m[160];
+                snprintf(m, sizeof m, "--arrival-rates: '%.64s' is not a rate in (0, 1e6] requests/s",
+                         rates.v[i]);
+                return hb_cli_error(m);
+            }
+            o.arrival_rates[i] = v;
+        }
+        o.nrates = rates.n < HB_MAX_POINTS ? rates.n : HB_MAX_POINTS;
     }
     if (types.n) {
         for (int t = 0; t < HB_BENCH__COUNT; t++) o.types[t] = false;

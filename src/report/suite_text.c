@@ -71,6 +71,12 @@ void hb_suite_summary(const hb_results *r, FILE *out)
     for (size_t i = 0; i < r->nseries; i++)
         if (r->series[i].failed)
             fprintf(out, "failed runs: %s: %zu\n", r->series[i].id, r->series[i].failed);
+    json_t *cap = json_object_get(r->extras, "cuda_graphs_capture");
+    if (cap)
+        fprintf(out, "CUDA graphs: %lld captured in %.1f ms in all, %.1f MiB of device memory\n",
+                (long long)json_integer_value(json_object_get(cap, "graphs")),
+                1e3 * json_number_value(json_object_get(cap, "capture_s")),
+                (double)json_integer_value(json_object_get(cap, "graph_bytes")) / 1048576);
     json_t *rt = json_object_get(r->extras, "throughput_max_realtime_concurrency");
     if (rt)
         fprintf(out, "\nhighest concurrency with every stream faster than real time: separate %lld, "

@@ -43,7 +43,8 @@ class RunCli(unittest.TestCase):
         assert rc == 0, err
         cls.first = os.path.join(cls.tmp, "first")
         cls.rc, cls.out, cls.err = run(*cls.engines(), *cls.quick(), "--output-dir", cls.first,
-                                       "--enable-concurrent", "--save-baseline", "b1")
+                                       "--enable-concurrent", "--arrival-rates", "2", "50",
+                                       "--save-baseline", "b1")
 
     @classmethod
     def tearDownClass(cls):
@@ -79,6 +80,7 @@ class RunCli(unittest.TestCase):
                                  "delay_patterns", "streaming", "dualffn"})
         ids = {s["id"] for s in r["series"]}
         self.assertIn("throughput/audio_s_per_s/open_R2/unified", ids)
+        self.assertIn("throughput/request_p99_ms/open_R50/separate", ids)
         graphs = [s for s in r["series"] if s["type"] == "cuda_graphs"]
         self.assertTrue(all(s["samples"] == [] and "not applicable" in s["note"] for s in graphs))
         lat = [s for s in r["series"] if s["id"] == "latency/e2e_ms/L16_B1/unified"][0]
@@ -196,6 +198,7 @@ class RunCli(unittest.TestCase):
             (self.engines(audio=os.path.join(e, "text")), "audio engine is needed"),
             (self.engines(unified=self.small) + ["--batch-sizes", "1", "--dry-run"], "different models"),
             (self.engines() + ["--batch-sizes", "0"], "--batch-sizes: '0' is not a positive integer"),
+            (self.engines() + ["--arrival-rates", "2", "fast"], "--arrival-rates: 'fast'"),
             (self.engines() + ["--batch-sizes", "16", "--dry-run"], "exceeds the engines' max batch"),
             (self.engines() + ["--benchmark-types", "latency", "speed"], "'speed' is not one of"),
             (self.engines() + ["--output-dir", os.path.join(blocker, "sub")], "output directory"),
