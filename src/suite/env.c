@@ -5,7 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "higgsbench/suite.h"
+#include "suite_internal.h"
 
 #ifndef HB_BUILD_INFO
 #define HB_BUILD_INFO "unknown"
@@ -47,7 +47,6 @@ json_t *hb_environment(hb_engine *const *engines, const char *const *names, int 
                             "cpu_cores", (int)sysconf(_SC_NPROCESSORS_ONLN), "kernel", u.release,
                             "machine", u.machine, "hostname", host, "build_type", HB_BUILD_TYPE,
                             "build_flags", HB_BUILD_INFO, "gpu_name", "none");
-    /* GPU clocks and temperature would need NVML, which this build does not load yet */
     json_t *engs = json_object();
     for (int i = 0; i < n; i++) {
         if (!engines[i]) continue;
@@ -67,7 +66,11 @@ json_t *hb_environment(hb_engine *const *engines, const char *const *names, int 
         snprintf(key, sizeof key, "weights_hash_%s", names[i]);
         json_object_set_new(env, key, json_string(info.weights_hash));
         json_object_set_new(env, "backend", json_string(info.backend));
-        if (strcmp(info.backend, "cpu") != 0) json_object_set_new(env, "gpu_name", json_string(info.device));
+        if (strcmp(info.backend, "cpu") != 0) {
+            json_object_set_new(env, "gpu_name", json_string(info.device));
+            json_t *nv = hb_nvml_info(0);
+            json_object_set_new(env, "gpu_state", nv ? nv : json_string("NVML not available"));
+        }
     }
     json_object_set_new(env, "engines", engs);
     return env;

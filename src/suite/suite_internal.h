@@ -79,6 +79,9 @@ typedef struct {
 void hb_make_prompt(const hb_engine *e, size_t len, uint64_t seed, bool audio_now, hb_prompt_buf *p);
 hb_request_desc hb_bench_request(const hb_prompt_buf *p, size_t text, size_t frames, uint64_t seed);
 
+/* GPU clocks, temperature, power and driver through NVML loaded at run time; NULL without it. */
+json_t *hb_nvml_info(int device);
+
 /* How many runs a point gets for a type (memory needs few: it does not vary). */
 size_t hb_runs_for(const hb_ctx *c, hb_bench_type t);
 
