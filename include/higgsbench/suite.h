@@ -139,6 +139,9 @@ const hb_series *hb_results_find(const hb_results *r, const char *id);
 /* The series type/metric/point/arch, or NULL. */
 const hb_series *hb_results_get(const hb_results *r, const char *type, const char *metric,
                                 const char *point, const char *arch);
+/* The string at key of obj, or fallback when it is missing or not a string. */
+const char *hb_json_str(const json_t *obj, const char *key, const char *fallback);
+
 /* Median of a series' samples; NaN for a missing or empty series. */
 double hb_series_median(const hb_series *s);
 hb_status hb_series_add(hb_series *s, double v, hb_error *err);

@@ -110,13 +110,11 @@ static hb_status add_list_item(const hb_option *o, const char *word, hb_error *e
                 hb_status st = check_choice(o, tok, &idx, err);
                 if (st) return st;
                 l->v[l->n++] = o->choices[idx];
+            } else if (strchr(word, ',')) {
+                return hb_fail(err, HB_ERR_INVALID,
+                               "--%s: separate values with spaces, not commas: '%s'", o->name, word);
             } else {
-                /* point into argv: find tok's offset in the original word */
-                l->v[l->n++] = word + (tok - buf);
-                if (strchr(word, ','))
-                    return hb_fail(err, HB_ERR_INVALID,
-                                   "--%s: separate values with spaces, not commas: '%s'",
-                                   o->name, word);
+                l->v[l->n++] = word; /* free text: the argument itself, which argv keeps alive */
             }
         }
     }

@@ -442,7 +442,7 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     hb_step_report local;
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
-    size_t n = 0, nt = 0, na = 0;
+    size_t n = 0;
     /* the token each request feeds this step (its whole prompt at first) */
     for (int s = 0; s < e->max_batch; s++) {
         hb_request *r = &e->req[s];
@@ -467,10 +467,6 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
             else
                 rep->text_steps++;
         }
-        if (e->toks[n - 1].audio)
-            na++;
-        else
-            nt++;
     }
     rep->tokens = n;
     if (n == 0) return HB_OK;
@@ -497,8 +493,6 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
         }
         if (!rc && r->done) rep->finished++;
     }
-    (void)nt;
-    (void)na;
     return rc;
 }
 

@@ -39,7 +39,7 @@ void hb_suite_summary(const hb_results *r, FILE *out)
     const char *backend = json_string_value(json_object_get(r->environment, "backend"));
     fprintf(out, "higgs-bench suite %s%s\n", r->timestamp, r->partial ? "  (PARTIAL: interrupted or failed)" : "");
     fprintf(out, "machine: %s, %lld cores; backend %s; %.1f s\n",
-            json_string_value(json_object_get(r->environment, "cpu_model")) ?: "?",
+            hb_json_str(r->environment, "cpu_model", "?"),
             (long long)json_integer_value(json_object_get(r->environment, "cpu_cores")),
             backend ? backend : "?", r->wall_s);
     fprintf(out, "baseline architecture: separate (text + audio engines); candidate: unified\n");
@@ -178,7 +178,7 @@ static json_t *tts_json(const hb_results *r, const char *type, json_t *all)
     json_t *src = json_object_get(all, "series");
     for (size_t i = 0; i < json_array_size(src); i++) {
         json_t *s = json_array_get(src, i);
-        if (strcmp(json_string_value(json_object_get(s, "type")) ?: "", type) == 0)
+        if (strcmp(hb_json_str(s, "type", ""), type) == 0)
             json_array_append(series, s);
     }
     return json_pack("{s:s, s:s, s:s, s:o, s:O}", "schema", "higgs-bench/tts-results", "type",

@@ -125,7 +125,7 @@ static void evaluate_claim(hb_results *r, const claim_def *d, double level, uint
     hb_claim_opts o = hb_claim_defaults();
     o.boot.level = level;
     o.boot.seed = seed;
-    o.paired = b && b->n == c->n && strcmp(json_string_value(json_object_get(r->plan, "order")) ?: "", "interleaved") == 0;
+    o.paired = b && b->n == c->n && strcmp(hb_json_str(r->plan, "order", ""), "interleaved") == 0;
     hb_error err = {0};
     if (hb_claim_validate(&e->claim, b ? b->samples : NULL, b ? b->n : 0, c->samples, c->n, &o,
                           &e->r, &err) == HB_OK)
@@ -156,7 +156,7 @@ hb_status hb_suite_analyze(hb_results *r, const char *claims_file, double level,
     r->cmp = calloc(r->nseries ? r->nseries : 1, sizeof *r->cmp);
     r->ncmp = 0;
     if (!r->cmp) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
-    bool interleaved = strcmp(json_string_value(json_object_get(r->plan, "order")) ?: "interleaved",
+    bool interleaved = strcmp(hb_json_str(r->plan, "order", "interleaved"),
                               "interleaved") == 0;
     for (size_t i = 0; i < r->nseries; i++) {
         const hb_series *a = &r->series[i];
@@ -198,14 +198,14 @@ hb_status hb_suite_analyze(hb_results *r, const char *claims_file, double level,
     } else if (json_is_array(planned) && json_array_size(planned) > 0) {
         for (size_t i = 0; i < json_array_size(planned) && i < 16; i++) {
             json_t *c = json_array_get(planned, i);
-            snprintf(names[i][0], 96, "%s", json_string_value(json_object_get(c, "name")) ?: "?");
-            snprintf(names[i][1], 96, "%s", json_string_value(json_object_get(c, "metric")) ?: "?");
-            snprintf(names[i][2], 96, "%s", json_string_value(json_object_get(c, "compare")) ?: "value");
+            snprintf(names[i][0], 96, "%s", hb_json_str(c, "name", "?"));
+            snprintf(names[i][1], 96, "%s", hb_json_str(c, "metric", "?"));
+            snprintf(names[i][2], 96, "%s", hb_json_str(c, "compare", "value"));
             defs[i] = (claim_def){names[i][0], names[i][1], names[i][2], HB_CLAIM_ABSOLUTE,
                                   HB_LOWER_IS_BETTER, json_number_value(json_object_get(c, "min")),
                                   json_number_value(json_object_get(c, "max"))};
-            hb_claim_kind_parse(json_string_value(json_object_get(c, "kind")) ?: "", &defs[i].kind);
-            hb_direction_parse(json_string_value(json_object_get(c, "direction")) ?: "", &defs[i].dir);
+            hb_claim_kind_parse(hb_json_str(c, "kind", ""), &defs[i].kind);
+            hb_direction_parse(hb_json_str(c, "direction", ""), &defs[i].dir);
             n = i + 1;
         }
     } else {

@@ -88,6 +88,12 @@ const hb_series *hb_results_get(const hb_results *r, const char *type, const cha
     return hb_results_find(r, id);
 }
 
+const char *hb_json_str(const json_t *obj, const char *key, const char *fallback)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : fallback;
+}
+
 double hb_series_median(const hb_series *s)
 {
     hb_describe_t d;
