@@ -148,6 +148,15 @@ static json_t *claims_to_plan(const claim_def *d, size_t n)
     return a;
 }
 
+static bool point_failed(const hb_results *r, const char *type, const char *point)
+{
+    for (int a = 0; a < 2; a++) {
+        const hb_series *f = hb_results_get(r, type, "run", point, a ? "unified" : "separate");
+        if (f && f->failed) return true;
+    }
+    return false;
+}
+
 hb_status hb_suite_analyze(hb_results *r, const char *claims_file, double level, uint64_t seed,
                            hb_error *err)
 {
@@ -169,7 +178,8 @@ hb_status hb_suite_analyze(hb_results *r, const char *claims_file, double level,
         snprintf(c->metric_id, sizeof c->metric_id, "%s/%s/%s", a->type, a->metric, a->point);
         hb_change_opts co = hb_change_defaults();
         co.direction = a->direction;
-        co.paired = interleaved && a->n == b->n;
+        /* pairs only while no run of the point failed: a failure would shift the pairing */
+        co.paired = interleaved && a->n == b->n && !point_failed(r, a->type, a->point);
         co.boot.level = level;
         co.boot.seed = seed;
         co.boot.resamples = 4000;

@@ -139,7 +139,12 @@ static hb_status measure_throughput(hb_ctx *c, int arch, const hb_point *p, hb_m
     double t0 = hb_now_s(), at = 0;
     for (size_t i = 0; i < total; i++) { /* arrival schedule */
         if (p->open_loop) {
-            double u = (double)((i * 2654435761u + 17) % 1000003) / 1000003.0;
+            /* exponential gaps from a seeded splitmix64 stream: the same schedule every run */
+            uint64_t z = (c->o->seed + 0x9e3779b97f4a7c15ull * (i + 1)) ^ (uint64_t)(p->rate * 1000);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            z ^= z >> 31;
+            double u = (double)(z >> 11) * 0x1.0p-53;
             at += -log(1 - u) / p->rate;
         }
         intended[i] = t0 + (p->open_loop ? at : 0);
