@@ -26,6 +26,15 @@ void hb_mem_free(hb_mem *m, void *p);
 /* For memory a backend holds elsewhere (device memory): count it in or out by hand. */
 void hb_mem_add(hb_mem *m, hb_mem_category c, int64_t delta);
 
+/* ------------------------------------------------------------- helpers for backends ---- */
+
+/* FNV-1a over 8-byte words (then the tail), continuing from h: the weights fingerprint. */
+uint64_t hb_hash_bytes(uint64_t h, const void *p, size_t n);
+#define HB_HASH_INIT 0xcbf29ce484222325ull
+
+/* RoPE inverse frequencies with the llama3 rescaling (head_dim / 2 of them). */
+void hb_rope_inv_freq(const hb_model_config *c, float *out);
+
 /* ----------------------------------------------------------------------- token batches ---- */
 
 typedef struct {

@@ -1,5 +1,6 @@
 /* memory.c - the counted allocator: every engine allocation is counted by category, with peaks,
- * so a memory report is a sum and not a guess. */
+ * so a memory report is a sum and not a guess; and the small helpers every backend shares. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,6 +52,40 @@ const char *hb_mem_category_name(hb_mem_category c)
 {
     static const char *const names[] = {"weights", "kv_cache", "workspace", "graphs", "other"};
     return (unsigned)c < HB_MEM__COUNT ? names[c] : "unknown";
+}
+
+uint64_t hb_hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    for (; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+void hb_rope_inv_freq(const hb_model_config *c, float *out)
+{
+    int half = c->head_dim / 2;
+    for (int j = 0; j < half; j++) {
+        double f = pow(c->rope_theta, -2.0 * j / c->head_dim);
+        if (c->rope_factor != 0) { /* llama3: long wavelengths slowed, short kept, blend between */
+            double wavelen = 2 * M_PI / f;
+            double low = c->rope_orig_max_pos / c->rope_low_freq;
+            double high = c->rope_orig_max_pos / c->rope_high_freq;
+            if (wavelen > low) {
+                f = f / c->rope_factor;
+            } else if (wavelen >= high) {
+                double s = (c->rope_orig_max_pos / wavelen - c->rope_low_freq) /
+                           (c->rope_high_freq - c->rope_low_freq);
+                f = (1 - s) * f / c->rope_factor + s * f;
+            }
+        }
+        out[j] = (float)f;
+    }
 }
 
 double hb_now_s(void)

@@ -65,42 +65,6 @@ static const float **slot_for(hb_backend *b, const hb_tensor_spec *t, layer_w *L
     return NULL;
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    /* FNV-1a over 8-byte words (then the tail): a fingerprint, not a security hash */
-    const unsigned char *s = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-    }
-    for (; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-}
-
-static void init_rope(hb_backend *b)
-{
-    const hb_model_config *c = &b->c;
-    int half = c->head_dim / 2;
-    for (int j = 0; j < half; j++) {
-        double f = pow(c->rope_theta, -2.0 * j / c->head_dim);
-        if (c->rope_factor != 0) { /* llama3 scaling */
-            double wavelen = 2 * M_PI / f;
-            double low = c->rope_orig_max_pos / c->rope_low_freq;
-            double high = c->rope_orig_max_pos / c->rope_high_freq;
-            if (wavelen > low) {
-                f = f / c->rope_factor;
-            } else if (wavelen >= high) {
-                double s = (c->rope_orig_max_pos / wavelen - c->rope_low_freq) /
-                           (c->rope_high_freq - c->rope_low_freq);
-                f = (1 - s) * f / c->rope_factor + s * f;
-            }
-        }
-        b->inv_freq[j] = (float)f;
-    }
-}
-
 static void cpu_destroy(hb_backend *b)
 {
     if (!b) return;
@@ -150,7 +114,7 @@ static hb_status cpu_create(const hb_model_config *cfg, hb_role role, const hb_s
                        (double)total * 4 / 1048576);
     }
     hb_status rc = HB_OK;
-    uint64_t h = 0xcbf29ce484222325ull, off = 0;
+    uint64_t h = HB_HASH_INIT, off = 0;
     for (size_t i = 0; i < nt && !rc; i++) {
         const hb_tensor_spec *s = &specs[i];
         if (!hb_role_owns(role, s->kind)) continue;
@@ -180,7 +144,7 @@ static hb_status cpu_create(const hb_model_config *cfg, hb_role role, const hb_s
         size_t n = (size_t)s->shape[0] * (size_t)(s->ndim == 2 ? s->shape[1] : 1);
         float *dst = b->weights + off;
         hb_convert_to_f32(t->dtype, t->data, dst, n);
-        h = hash_bytes(h, t->data, t->nbytes);
+        h = hb_hash_bytes(h, t->data, t->nbytes);
         for (size_t e = 0; e < n; e++)
             if (!isfinite(dst[e])) {
                 rc = hb_fail(err, HB_ERR_DATA, "tensor '%s' element %zu is not finite", s->name, e);
@@ -204,7 +168,7 @@ static hb_status cpu_create(const hb_model_config *cfg, hb_role role, const hb_s
         cpu_destroy(b);
         return rc;
     }
-    init_rope(b);
+    hb_rope_inv_freq(cfg, b->inv_freq);
     *out = b;
     return HB_OK;
 }

@@ -142,19 +142,6 @@ static const void **slot_of(hb_backend *b, const hb_tensor_spec *t)
     return nullptr;
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0x100000001b3ull;
-    }
-    for (; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
                              int max_batch, int max_seq, const hb_engine_opts *o, hb_mem *mem,
                              uint64_t *weights_hash, hb_backend **out, hb_error *err)
@@ -209,7 +196,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     }
     if (!rc) rc = dev_alloc(b, (void **)&b->wblock, total, HB_MEM_WEIGHTS, "weights", err);
     b->wbytes = total;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = HB_HASH_INIT;
     std::vector<float> conv;
     for (size_t i = 0; i < nt && !rc; i++) {
         const hb_tensor_spec *s = &specs[i];
@@ -224,7 +211,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
             break;
         }
         size_t n = (size_t)s->shape[0] * (size_t)(s->ndim == 2 ? s->shape[1] : 1);
-        h = hash_bytes(h, t->data, t->nbytes);
+        h = hb_hash_bytes(h, t->data, t->nbytes);
         char *dst = b->wblock + offs[i];
         if (s->ndim == 2 && b->bf16 && t->dtype == HB_DT_BF16) {
             if (cudaMemcpy(dst, t->data, n * 2, cudaMemcpyHostToDevice) != cudaSuccess)
@@ -252,20 +239,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) {
         int half = cfg->head_dim / 2;
         std::vector<float> f((size_t)half);
-        for (int j = 0; j < half; j++) { // the same llama3-scaled frequencies as the CPU backend
-            double fr = pow(cfg->rope_theta, -2.0 * j / cfg->head_dim);
-            if (cfg->rope_factor != 0) {
-                double wl = 2 * M_PI / fr, low = cfg->rope_orig_max_pos / cfg->rope_low_freq,
-                       high = cfg->rope_orig_max_pos / cfg->rope_high_freq;
-                if (wl > low) fr /= cfg->rope_factor;
-                else if (wl >= high) {
-                    double sm = (cfg->rope_orig_max_pos / wl - cfg->rope_low_freq) /
-                                (cfg->rope_high_freq - cfg->rope_low_freq);
-                    fr = (1 - sm) * fr / cfg->rope_factor + sm * fr;
-                }
-            }
-            f[(size_t)j] = (float)fr;
-        }
+        hb_rope_inv_freq(cfg, f.data()); // the same frequencies as the CPU backend
         rc = dev_alloc(b, (void **)&b->inv_freq, (size_t)half * sizeof(float), HB_MEM_OTHER, "RoPE", err);
         if (!rc && cudaMemcpy(b->inv_freq, f.data(), (size_t)half * 4, cudaMemcpyHostToDevice) != cudaSuccess)
             rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy the RoPE table");
