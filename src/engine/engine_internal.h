@@ -89,6 +89,14 @@ const hb_backend_ops *hb_cuda_backend_ops(void);
 
 typedef struct hb_request hb_request;
 
+/* Sampling scratch of one host thread. */
+typedef struct {
+    hb_sample_ws text, audio;
+    uint8_t *ban_text, *ban_audio;
+} hb_sampler;
+
+struct hb_pool;
+
 struct hb_engine {
     hb_model_config cfg;
     hb_topology topo;
@@ -108,8 +116,10 @@ struct hb_engine {
     int32_t *row_of, *sub_src;
     float *text_logits, *audio_logits, *sub_text, *sub_audio;
     size_t tl_rows, al_rows;
-    hb_sample_ws ws_text, ws_audio;
-    uint8_t *ban_text, *ban_audio;
+    hb_sampler *samplers;     /* one per host worker */
+    int nsamplers;
+    struct hb_pool *pool;     /* samples the requests of a step in parallel */
+    struct hb_job *jobs;      /* a step's head outputs to sample, in token order */
 };
 
 /* Runs a batch through the engine (the backend, or both halves of a pair with the handoffs),

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "engine_internal.h"
+#include "pool.h"
 
 #define K HB_NUM_CODEBOOKS
 
@@ -36,6 +39,16 @@ struct hb_request {
     size_t nframes, frames_cap;
     long eos_row;             /* row where the first EOS was sampled, -1 before */
     int eos_cb;               /* the highest codebook that sampled EOS in that row */
+    bool frame_ready;         /* a frame completed this step; its callback runs after sampling */
+    hb_frame ready;
+};
+
+/* One head output of a step to sample: which token, its logits; the outcome. */
+struct hb_job {
+    size_t token;
+    const float *logits;
+    hb_status rc;
+    hb_error err;
 };
 
 hb_request_desc hb_request_defaults(void)
@@ -78,13 +91,26 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
     e->audio_logits = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * A * sizeof(float));
     e->sub_text = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * V * sizeof(float));
     e->sub_audio = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * A * sizeof(float));
-    e->ban_text = hb_mem_calloc(&e->mem, HB_MEM_OTHER, V);
-    e->ban_audio = hb_mem_calloc(&e->mem, HB_MEM_OTHER, A);
+    e->jobs = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->jobs);
     if (!e->req || !e->toks || !e->sub || !e->row_of || !e->sub_src || !e->text_logits ||
-        !e->audio_logits || !e->sub_text || !e->sub_audio || !e->ban_text || !e->ban_audio)
+        !e->audio_logits || !e->sub_text || !e->sub_audio || !e->jobs)
         return hb_fail(err, HB_ERR_NOMEM, "out of memory for %zu request slots", mb);
-    hb_status rc = hb_sample_ws_init(&e->ws_text, (int)V, err);
-    if (!rc) rc = hb_sample_ws_init(&e->ws_audio, hb_codebook_rows(&e->cfg), err);
+    /* host workers for sampling: a few cores' worth where there are requests to share */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int extra = mb < 4 ? 0 : (int)(cores - 1 < 7 ? cores - 1 : 7);
+    e->pool = hb_pool_create(extra > 0 ? extra : 0);
+    e->nsamplers = hb_pool_workers(e->pool);
+    e->samplers = calloc((size_t)e->nsamplers, sizeof *e->samplers);
+    if (!e->pool || !e->samplers) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    hb_status rc = HB_OK;
+    for (int w = 0; w < e->nsamplers && !rc; w++) {
+        hb_sampler *sm = &e->samplers[w];
+        sm->ban_text = hb_mem_calloc(&e->mem, HB_MEM_OTHER, V);
+        sm->ban_audio = hb_mem_calloc(&e->mem, HB_MEM_OTHER, A);
+        if (!sm->ban_text || !sm->ban_audio) rc = hb_fail(err, HB_ERR_NOMEM, "out of memory");
+        if (!rc) rc = hb_sample_ws_init(&sm->text, (int)V, err);
+        if (!rc) rc = hb_sample_ws_init(&sm->audio, hb_codebook_rows(&e->cfg), err);
+    }
     e->next_id = 1;
     return rc;
 }
@@ -95,10 +121,17 @@ void hb__requests_free(hb_engine *e)
         for (int i = 0; i < e->max_batch; i++) request_clear(&e->req[i]);
     free(e->req);
     void *bufs[] = {e->toks, e->sub, e->row_of, e->sub_src, e->text_logits, e->audio_logits,
-                    e->sub_text, e->sub_audio, e->ban_text, e->ban_audio};
+                    e->sub_text, e->sub_audio, e->jobs};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hb_mem_free(&e->mem, bufs[i]);
-    hb_sample_ws_free(&e->ws_text);
-    hb_sample_ws_free(&e->ws_audio);
+    hb_pool_destroy(e->pool);
+    for (int w = 0; e->samplers && w < e->nsamplers; w++) {
+        hb_sampler *sm = &e->samplers[w];
+        hb_mem_free(&e->mem, sm->ban_text);
+        hb_mem_free(&e->mem, sm->ban_audio);
+        hb_sample_ws_free(&sm->text);
+        hb_sample_ws_free(&sm->audio);
+    }
+    free(e->samplers);
 }
 
 static hb_request *find(const hb_engine *e, uint64_t id)
@@ -300,7 +333,7 @@ static uint64_t counter(size_t pos, int stream) { return (uint64_t)pos * 32 + (u
 
 /* After a text token was fed at position pos: choose what comes next. */
 static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, size_t pos,
-                            const float *logits, hb_error *err)
+                            const float *logits, hb_sampler *sm, hb_error *err)
 {
     const hb_model_config *c = &e->cfg;
     if (in->text_id == c->audio_out_bos_id) { /* AUDIO_INIT: feed the BOS frame */
@@ -317,13 +350,13 @@ static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, siz
     if (r->ntext >= r->d.max_text_tokens) {
         t = c->audio_out_bos_id; /* the text budget is spent: start the audio */
     } else {
-        uint8_t *ban = e->ban_text;
+        uint8_t *ban = sm->ban_text;
         int32_t special[] = {c->audio_in_id, c->audio_out_id, c->eos_id, c->audio_out_bos_id,
                              c->audio_eos_id};
         int nban = r->d.exact ? 5 : 2; /* exact: no early end and no early audio */
         for (int i = 0; i < nban; i++) ban[special[i]] = 1;
         t = hb_sample_token(logits, c->vocab, &r->d.text_sampling, ban,
-                            hb_uniform(r->d.seed, counter(pos, HB_STREAM_TEXT)), &e->ws_text);
+                            hb_uniform(r->d.seed, counter(pos, HB_STREAM_TEXT)), &sm->text);
         for (int i = 0; i < nban; i++) ban[special[i]] = 0;
     }
     if (!push_text(r, t)) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
@@ -351,14 +384,14 @@ static int recent_count(const hb_request *r, int k, int32_t code, int window, in
 
 /* After an audio row was fed at position pos: sample the next row from the audio head. */
 static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const float *logits,
-                             hb_error *err)
+                             hb_sampler *sm, hb_error *err)
 {
     const hb_model_config *c = &e->cfg;
     int rows = hb_codebook_rows(c);
     long p = (long)r->nrows; /* the row being produced */
     int32_t row[K];
     const hb_sampling *s = &r->d.audio_sampling;
-    uint8_t *ban = e->ban_audio; /* one codebook's worth is used */
+    uint8_t *ban = sm->ban_audio; /* one codebook's worth is used */
     ban[c->stream_bos] = 1;      /* BOS is never sampled */
     int sampled_eos = -1;
     for (int k = 0; k < K; k++) {
@@ -374,12 +407,12 @@ static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const floa
             ban[c->stream_eos] = r->d.exact;
             int32_t code = hb_sample_token(l, rows, s, ban,
                                            hb_uniform(r->d.seed, counter(pos, HB_STREAM_CODEBOOK + k)),
-                                           &e->ws_audio);
+                                           &sm->audio);
             if (s->ras && code < c->codebook_size &&
                 recent_count(r, k, code, s->ras_window, c->codebook_size) >= s->ras_max_repeat)
                 code = hb_sample_plain(l, rows, s->temperature, ban,
                                        hb_uniform(r->d.seed, counter(pos, HB_STREAM_RAS + k)),
-                                       &e->ws_audio);
+                                       &sm->audio);
             row[k] = code;
             if (code == c->stream_eos) sampled_eos = k;
         }
@@ -407,11 +440,10 @@ static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const floa
         if (content) {
             if (!push_row(&r->frames, &r->nframes, &r->frames_cap, f))
                 return hb_fail(err, HB_ERR_NOMEM, "out of memory");
-            if (r->d.on_frame) {
-                hb_frame fr = {.request = r->id, .index = (size_t)t, .t_s = hb_now_s()};
-                memcpy(fr.codes, f, sizeof f);
-                r->d.on_frame(r->d.user, &fr);
-            }
+            /* the callback runs after the step's sampling, on the calling thread, in order */
+            r->ready = (hb_frame){.request = r->id, .index = (size_t)t, .t_s = hb_now_s()};
+            memcpy(r->ready.codes, f, sizeof f);
+            r->frame_ready = true;
         }
     }
     bool all_eos = true;
@@ -435,6 +467,25 @@ static hb_status check_finite(const float *l, size_t n, const hb_request *r, siz
             return hb_fail(err, HB_ERR_DATA, "request %llu: the model produced a non-finite logit "
                            "(entry %zu) at position %zu", (unsigned long long)r->id, i, pos);
     return HB_OK;
+}
+
+/* Samples one request's next token(s) from its head output (a pool task). */
+static void sample_job(void *ctx, size_t j, int worker)
+{
+    hb_engine *e = ctx;
+    struct hb_job *jb = &e->jobs[j];
+    const hb_token *t = &e->toks[jb->token];
+    hb_request *r = &e->req[t->slot];
+    hb_sampler *sm = &e->samplers[worker];
+    size_t fed = r->prefilled ? 1 : r->nprompt;
+    r->prefilled = true;
+    r->pos += fed;
+    hb_error_clear(&jb->err);
+    size_t width = t->audio ? (size_t)hb_audio_vocab(&e->cfg) : (size_t)e->cfg.vocab;
+    jb->rc = check_finite(jb->logits, width, r, (size_t)t->pos, &jb->err);
+    if (jb->rc) return;
+    jb->rc = t->audio ? after_audio(e, r, (size_t)t->pos, jb->logits, sm, &jb->err)
+                      : after_text(e, r, t, (size_t)t->pos, jb->logits, sm, &jb->err);
 }
 
 hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
@@ -474,24 +525,27 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits, rep, err);
     rep->forward_s = hb_now_s() - t0;
     if (rc) return rc;
-    size_t it = 0, ia = 0, V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);
-    for (size_t i = 0; i < n && !rc; i++) {
+    /* the head outputs to sample, one job a request, in token order */
+    size_t it = 0, ia = 0, nj = 0, V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);
+    for (size_t i = 0; i < n; i++) {
         const hb_token *t = &e->toks[i];
         if (!t->logits) continue;
-        hb_request *r = &e->req[t->slot];
-        size_t fed = r->prefilled ? 1 : r->nprompt;
-        r->prefilled = true;
-        r->pos += fed;
-        if (t->audio) {
-            const float *l = e->audio_logits + (ia++) * A;
-            rc = check_finite(l, A, r, (size_t)t->pos, err);
-            if (!rc) rc = after_audio(e, r, (size_t)t->pos, l, err);
-        } else {
-            const float *l = e->text_logits + (it++) * V;
-            rc = check_finite(l, V, r, (size_t)t->pos, err);
-            if (!rc) rc = after_text(e, r, t, (size_t)t->pos, l, err);
+        e->jobs[nj++] = (struct hb_job){
+            .token = i, .logits = t->audio ? e->audio_logits + (ia++) * A : e->text_logits + (it++) * V};
+    }
+    hb_pool_run(e->pool, nj, sample_job, e);
+    for (size_t j = 0; j < nj; j++) { /* first error in token order; callbacks in order */
+        struct hb_job *jb = &e->jobs[j];
+        hb_request *r = &e->req[e->toks[jb->token].slot];
+        if (jb->rc && !rc) {
+            rc = jb->rc;
+            if (err) *err = jb->err;
         }
-        if (!rc && r->done) rep->finished++;
+        if (r->frame_ready) {
+            r->frame_ready = false;
+            if (r->d.on_frame) r->d.on_frame(r->d.user, &r->ready);
+        }
+        if (!jb->rc && r->done) rep->finished++;
     }
     return rc;
 }
