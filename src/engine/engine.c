@@ -105,6 +105,7 @@ hb_status hb_engine_open(const char *dir, const hb_engine_opts *o, hb_engine **o
     hb_engine_manifest m;
     hb_engine *e = calloc(1, sizeof *e);
     if (!e) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    hb_mem_init(&e->mem);
     hb_status rc = hb_engine_read_dir(dir, &m, &e->cfg, err);
     if (!rc) rc = pick_backend(o, &e->ops, err);
     if (!rc) rc = limits(&m, o, &e->max_batch, &e->max_seq, err);
@@ -141,6 +142,7 @@ hb_status hb_engine_open_pair(const char *text_dir, const char *audio_dir, const
     hb_model_config ca;
     hb_engine *e = calloc(1, sizeof *e);
     if (!e) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    hb_mem_init(&e->mem);
     e->topo = HB_TOPO_SEPARATE;
     hb_status rc = hb_engine_read_dir(text_dir, &mt, &e->cfg, err);
     if (!rc) rc = hb_engine_read_dir(audio_dir, &ma, &ca, err);
@@ -188,6 +190,7 @@ void hb_engine_close(hb_engine *e)
         if (e->be[i]) e->ops->destroy(e->be[i]);
         hb_mem_free(&e->mem, e->kv_valid[i]);
     }
+    hb_mem_destroy(&e->mem);
     free(e);
 }
 

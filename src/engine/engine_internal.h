@@ -13,15 +13,23 @@
 
 /* ------------------------------------------------------------------- counted allocator ---- */
 
+#include <pthread.h>
+
 typedef struct {
     uint64_t current[HB_MEM__COUNT];
     uint64_t peak[HB_MEM__COUNT];
     uint64_t peak_total;
+    pthread_mutex_t lock; /* requests grow their buffers from the sampling threads */
 } hb_mem;
 
-/* malloc/calloc/free that count bytes by category (a 16-byte header keeps size and category). */
+void hb_mem_init(hb_mem *m);
+void hb_mem_destroy(hb_mem *m);
+
+/* malloc/calloc/realloc/free that count bytes by category (a 16-byte header keeps size and
+ * category). */
 void *hb_mem_alloc(hb_mem *m, hb_mem_category c, size_t size);
 void *hb_mem_calloc(hb_mem *m, hb_mem_category c, size_t size);
+void *hb_mem_realloc(hb_mem *m, hb_mem_category c, void *p, size_t size);
 void hb_mem_free(hb_mem *m, void *p);
 /* For memory a backend holds elsewhere (device memory): count it in or out by hand. */
 void hb_mem_add(hb_mem *m, hb_mem_category c, int64_t delta);

@@ -67,12 +67,12 @@ const char *hb_gen_mode_name(hb_gen_mode m)
     return (unsigned)m < 3 ? names[m] : "unknown";
 }
 
-static void request_clear(hb_request *r)
+static void request_clear(hb_engine *e, hb_request *r)
 {
-    free(r->prompt);
-    free(r->text);
-    free(r->rows);
-    free(r->frames);
+    hb_mem_free(&e->mem, r->prompt);
+    hb_mem_free(&e->mem, r->text);
+    hb_mem_free(&e->mem, r->rows);
+    hb_mem_free(&e->mem, r->frames);
     memset(r, 0, sizeof *r);
 }
 
@@ -80,7 +80,7 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
 {
     size_t mb = (size_t)e->max_batch, cap = mb * (size_t)e->max_seq;
     size_t V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);
-    e->req = calloc(mb, sizeof *e->req);
+    e->req = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->req);
     e->toks_cap = cap;
     e->toks = hb_mem_alloc(&e->mem, HB_MEM_OTHER, cap * sizeof *e->toks);
     e->sub = hb_mem_alloc(&e->mem, HB_MEM_OTHER, cap * sizeof *e->sub);
@@ -100,7 +100,7 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
     int extra = mb < 4 ? 0 : (int)(cores - 1 < 7 ? cores - 1 : 7);
     e->pool = hb_pool_create(extra > 0 ? extra : 0);
     e->nsamplers = hb_pool_workers(e->pool);
-    e->samplers = calloc((size_t)e->nsamplers, sizeof *e->samplers);
+    e->samplers = hb_mem_calloc(&e->mem, HB_MEM_OTHER, (size_t)e->nsamplers * sizeof *e->samplers);
     if (!e->pool || !e->samplers) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
     hb_status rc = HB_OK;
     for (int w = 0; w < e->nsamplers && !rc; w++) {
@@ -118,8 +118,8 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
 void hb__requests_free(hb_engine *e)
 {
     if (e->req)
-        for (int i = 0; i < e->max_batch; i++) request_clear(&e->req[i]);
-    free(e->req);
+        for (int i = 0; i < e->max_batch; i++) request_clear(e, &e->req[i]);
+    hb_mem_free(&e->mem, e->req);
     void *bufs[] = {e->toks, e->sub, e->row_of, e->sub_src, e->text_logits, e->audio_logits,
                     e->sub_text, e->sub_audio, e->jobs};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hb_mem_free(&e->mem, bufs[i]);
@@ -131,7 +131,7 @@ void hb__requests_free(hb_engine *e)
         hb_sample_ws_free(&sm->text);
         hb_sample_ws_free(&sm->audio);
     }
-    free(e->samplers);
+    hb_mem_free(&e->mem, e->samplers);
 }
 
 static hb_request *find(const hb_engine *e, uint64_t id)
@@ -157,7 +157,7 @@ static hb_status check_sampling(const hb_sampling *s, const char *what, hb_error
 
 /* Expands the prompt: text ids as text tokens, each audio_in placeholder as its clip wrapped in
  * BOS/EOS frames and delayed. */
-static hb_status expand_prompt(const hb_engine *e, const hb_request_desc *d, hb_request *r,
+static hb_status expand_prompt(hb_engine *e, const hb_request_desc *d, hb_request *r,
                                hb_error *err)
 {
     const hb_model_config *c = &e->cfg;
@@ -183,7 +183,7 @@ static hb_status expand_prompt(const hb_engine *e, const hb_request_desc *d, hb_
                        clips == 1 ? "" : "s", c->audio_in_id);
     if (d->prompt_len == 0 || d->prompt[d->prompt_len - 1] == c->audio_in_id)
         return hb_fail(err, HB_ERR_INVALID, "the prompt must end with a text token");
-    r->prompt = calloc(n, sizeof *r->prompt);
+    r->prompt = hb_mem_calloc(&e->mem, HB_MEM_OTHER, n * sizeof *r->prompt);
     if (!r->prompt) return hb_fail(err, HB_ERR_NOMEM, "out of memory for a %zu-position prompt", n);
     size_t p = 0;
     clips = 0;
@@ -236,7 +236,7 @@ hb_status hb_request_add(hb_engine *e, const hb_request_desc *d, uint64_t *id, h
                      "+ audio %zu + 1) but the engine's max sequence length is %d", need,
                      r->nprompt, d->max_text_tokens, d->max_frames + K, e->max_seq);
     if (rc) {
-        request_clear(r);
+        request_clear(e, r);
         return rc;
     }
     r->used = true;
@@ -257,7 +257,7 @@ hb_status hb_request_remove(hb_engine *e, uint64_t id, hb_error *err)
 {
     hb_request *r = find(e, id);
     if (!r) return hb_fail(err, HB_ERR_INVALID, "no request %llu", (unsigned long long)id);
-    request_clear(r);
+    request_clear(e, r);
     return HB_OK;
 }
 
@@ -303,11 +303,11 @@ size_t hb_engine_pending(const hb_engine *e)
 
 /* ------------------------------------------------------------------ the state machine ---- */
 
-static bool push_text(hb_request *r, int32_t t)
+static bool push_text(hb_engine *e, hb_request *r, int32_t t)
 {
     if (r->ntext == r->text_cap) {
         size_t nc = r->text_cap ? r->text_cap * 2 : 64;
-        int32_t *p = realloc(r->text, nc * sizeof *p);
+        int32_t *p = hb_mem_realloc(&e->mem, HB_MEM_OTHER, r->text, nc * sizeof *p);
         if (!p) return false;
         r->text = p;
         r->text_cap = nc;
@@ -316,11 +316,11 @@ static bool push_text(hb_request *r, int32_t t)
     return true;
 }
 
-static bool push_row(int32_t (**a)[K], size_t *n, size_t *cap, const int32_t *row)
+static bool push_row(hb_engine *e, int32_t (**a)[K], size_t *n, size_t *cap, const int32_t *row)
 {
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 64;
-        int32_t(*p)[K] = realloc(*a, nc * sizeof *p);
+        int32_t(*p)[K] = hb_mem_realloc(&e->mem, HB_MEM_OTHER, *a, nc * sizeof *p);
         if (!p) return false;
         *a = p;
         *cap = nc;
@@ -339,7 +339,7 @@ static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, siz
     if (in->text_id == c->audio_out_bos_id) { /* AUDIO_INIT: feed the BOS frame */
         int32_t bos[K];
         for (int k = 0; k < K; k++) bos[k] = c->stream_bos;
-        if (!push_row(&r->rows, &r->nrows, &r->rows_cap, bos))
+        if (!push_row(e, &r->rows, &r->nrows, &r->rows_cap, bos))
             return hb_fail(err, HB_ERR_NOMEM, "out of memory");
         r->next = (hb_token){.audio = 1};
         memcpy(r->next.codes, bos, sizeof bos);
@@ -359,7 +359,7 @@ static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, siz
                             hb_uniform(r->d.seed, counter(pos, HB_STREAM_TEXT)), &sm->text);
         for (int i = 0; i < nban; i++) ban[special[i]] = 0;
     }
-    if (!push_text(r, t)) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    if (!push_text(e, r, t)) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
     if (t == c->eos_id) {
         r->done = true;
         return HB_OK;
@@ -426,7 +426,7 @@ static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const floa
         for (int k = 0; k < sampled_eos; k++)
             if (p - k >= 1) row[k] = c->stream_eos;
     }
-    if (!push_row(&r->rows, &r->nrows, &r->rows_cap, row))
+    if (!push_row(e, &r->rows, &r->nrows, &r->rows_cap, row))
         return hb_fail(err, HB_ERR_NOMEM, "out of memory");
     /* frame t is complete once codebook 7 has produced it */
     long t = p - 1 - (K - 1);
@@ -438,7 +438,7 @@ static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const floa
             content &= f[k] < c->codebook_size;
         }
         if (content) {
-            if (!push_row(&r->frames, &r->nframes, &r->frames_cap, f))
+            if (!push_row(e, &r->frames, &r->nframes, &r->frames_cap, f))
                 return hb_fail(err, HB_ERR_NOMEM, "out of memory");
             /* the callback runs after the step's sampling, on the calling thread, in order */
             r->ready = (hb_frame){.request = r->id, .index = (size_t)t, .t_s = hb_now_s()};

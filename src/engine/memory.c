@@ -12,13 +12,23 @@ typedef struct {
     uint64_t category;
 } header; /* 16 bytes: keeps the user block 16-byte aligned */
 
+void hb_mem_init(hb_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+void hb_mem_destroy(hb_mem *m) { pthread_mutex_destroy(&m->lock); }
+
 static void count(hb_mem *m, hb_mem_category c, int64_t delta)
 {
+    pthread_mutex_lock(&m->lock);
     m->current[c] = (uint64_t)((int64_t)m->current[c] + delta);
     if (m->current[c] > m->peak[c]) m->peak[c] = m->current[c];
     uint64_t total = 0;
     for (int i = 0; i < HB_MEM__COUNT; i++) total += m->current[i];
     if (total > m->peak_total) m->peak_total = total;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void *hb_mem_alloc(hb_mem *m, hb_mem_category c, size_t size)
@@ -36,6 +46,18 @@ void *hb_mem_calloc(hb_mem *m, hb_mem_category c, size_t size)
     void *p = hb_mem_alloc(m, c, size);
     if (p) memset(p, 0, size);
     return p;
+}
+
+void *hb_mem_realloc(hb_mem *m, hb_mem_category c, void *p, size_t size)
+{
+    if (!p) return hb_mem_alloc(m, c, size);
+    header *h = (header *)p - 1, old = *h;
+    header *n = realloc(h, sizeof *n + (size ? size : 1));
+    if (!n) return NULL; /* the old block stays, counted as it was */
+    n->size = size;
+    count(m, (hb_mem_category)old.category, -(int64_t)old.size);
+    count(m, (hb_mem_category)old.category, (int64_t)size);
+    return n + 1;
 }
 
 void hb_mem_free(hb_mem *m, void *p)
