@@ -63,6 +63,8 @@ struct hb_backend {
     size_t graph_bytes, captures;
     double capture_s;
     void *cublas_ws;
+    bool fused1;             // one-token passes: q/k/v and gate/up each in one product
+    float *qkv1, *gu1;       // their outputs (one token)
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     dev_token *tok;
     int32_t *idx;
@@ -100,6 +102,11 @@ static void cuda_destroy(hb_backend *b)
     }
     if (b->gemm.handle) cublasDestroy(b->gemm.handle);
     dev_free(b, b->cublas_ws, HB_MEM_WORKSPACE, CUBLAS_WS_BYTES);
+    {
+        size_t Qd = (size_t)b->c.heads * b->c.head_dim, kv = (size_t)b->c.kv_heads * b->c.head_dim;
+        size_t I = (size_t)(b->c.intermediate > b->c.audio_intermediate ? b->c.intermediate : b->c.audio_intermediate);
+        dev_free(b, b->qkv1, HB_MEM_WORKSPACE, (Qd + 2 * kv + 2 * I) * 4);
+    }
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
@@ -233,6 +240,25 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     }
     if (weights_hash) *weights_hash = h;
     int kvdim = cfg->kv_heads * cfg->head_dim;
+    /* the tensors of a layer lie in declaration order (q, k, v, o; gate, up, down), so q/k/v and
+     * gate/up are each one matrix when no padding separates them: then a one-token pass does
+     * each in one product */
+    if (!rc) {
+        size_t esz = b->bf16 ? 2 : 4, H = (size_t)cfg->hidden, Qd = (size_t)cfg->heads * cfg->head_dim;
+        bool ok = true;
+        for (const layer_ptrs &L : b->layers) {
+            ok &= (const char *)L.wk == (const char *)L.wq + Qd * H * esz &&
+                  (const char *)L.wv == (const char *)L.wk + (size_t)kvdim * H * esz;
+            if (L.up) ok &= (const char *)L.up == (const char *)L.gate + (size_t)cfg->intermediate * H * esz;
+            if (L.a_up)
+                ok &= (const char *)L.a_up == (const char *)L.a_gate + (size_t)cfg->audio_intermediate * H * esz;
+        }
+        b->fused1 = ok;
+        size_t I = (size_t)(cfg->intermediate > cfg->audio_intermediate ? cfg->intermediate : cfg->audio_intermediate);
+        rc = dev_alloc(b, (void **)&b->qkv1, (Qd + 2 * (size_t)kvdim + 2 * I) * 4, HB_MEM_WORKSPACE,
+                       "one-token buffers", err);
+        if (!rc) b->gu1 = b->qkv1 + Qd + 2 * (size_t)kvdim;
+    }
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * sizeof(float);
     if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
     if (!rc) rc = dev_alloc(b, (void **)&b->vcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
@@ -355,15 +381,26 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
         const layer_ptrs &L = b->layers[(size_t)l];
         hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
                              L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
-        MATMUL(L.wq, b->h, b->q, (int)n, Q, H);
-        MATMUL(L.wk, b->h, b->k, (int)n, KV, H);
-        MATMUL(L.wv, b->h, b->v, (int)n, KV, H);
-        hb_cuda_rope_kv(b->q, b->k, b->v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
+        bool one = n == 1 && b->fused1;
+        float *q = b->q, *k = b->k, *v = b->v;
+        if (one) { /* one product for q, k and v; the residual add fused into o_proj */
+            q = b->qkv1, k = b->qkv1 + Q, v = b->qkv1 + Q + KV;
+            hb_cuda_gemv(L.wq, b->bf16, b->h, q, 1, Q + 2 * KV, H, s);
+        } else {
+            MATMUL(L.wq, b->h, q, (int)n, Q, H);
+            MATMUL(L.wk, b->h, k, (int)n, KV, H);
+            MATMUL(L.wv, b->h, v, (int)n, KV, H);
+        }
+        hb_cuda_rope_kv(q, k, v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
                         c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
-        hb_cuda_attention(b->q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
+        hb_cuda_attention(q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
                           c->head_dim, b->max_batch, b->max_seq, l, b->max_seq - 1, s);
-        MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
-        hb_cuda_add(b->x, b->o, n * (size_t)H, s);
+        if (one) {
+            hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
+        } else {
+            MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
+            hb_cuda_add(b->x, b->o, n * (size_t)H, s);
+        }
         size_t off = 0;
         for (int p = 0; p < 2; p++) {
             int cnt = pl.cnt[p];
@@ -372,6 +409,12 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
             const int32_t *idx = b->idx + off;
             off += (size_t)cnt;
             hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
+            if (one) { /* gate and up in one product; the residual add fused into down_proj */
+                hb_cuda_gemv(p ? L.a_gate : L.gate, b->bf16, b->h, b->gu1, 1, 2 * I, H, s);
+                hb_cuda_swiglu(b->gu1, b->gu1 + I, b->gu, (size_t)I, s);
+                hb_cuda_gemv_acc(p ? L.a_down : L.down, b->bf16, b->gu, b->x, 1, H, I, true, s);
+                continue;
+            }
             MATMUL(p ? L.a_gate : L.gate, b->h, b->g, cnt, I, H);
             MATMUL(p ? L.a_up : L.up, b->h, b->u, cnt, I, H);
             hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);

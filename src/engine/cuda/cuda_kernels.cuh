@@ -33,6 +33,9 @@ void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const flo
 // gemv.cu: y[t][r] = sum_k x[t][k] W[r][k] for t < n (any n: 8 tokens per weight pass).
 void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
                   cudaStream_t s);
+// The same with y += W x when accumulate (a residual add in the epilogue).
+void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
+                      bool accumulate, cudaStream_t s);
 
 // The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and two
 // or more tokens (xb: a bf16 staging buffer of at least n x K elements).

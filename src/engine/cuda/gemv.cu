@@ -13,7 +13,7 @@
 
 template <int NT>
 __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
-                                 float *__restrict__ y, int N, int K, int nt)
+                                 float *__restrict__ y, int N, int K, int nt, bool acc_out)
 {
     int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (row >= N) return;
@@ -56,13 +56,18 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
         if (t >= nt) break;
         float v = acc[t];
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0) y[(size_t)t * N + row] = v;
+        if (lane == 0) {
+            if (acc_out) /* the residual add fused in: y += W x */
+                y[(size_t)t * N + row] += v;
+            else
+                y[(size_t)t * N + row] = v;
+        }
     }
 }
 
 template <int NT>
 __global__ void gemv_f32_kernel(const float *__restrict__ w, const float *__restrict__ x,
-                                float *__restrict__ y, int N, int K, int nt)
+                                float *__restrict__ y, int N, int K, int nt, bool acc_out)
 {
     int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (row >= N) return;
@@ -84,12 +89,17 @@ __global__ void gemv_f32_kernel(const float *__restrict__ w, const float *__rest
         if (t >= nt) break;
         float v = acc[t];
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0) y[(size_t)t * N + row] = v;
+        if (lane == 0) {
+            if (acc_out) /* the residual add fused in: y += W x */
+                y[(size_t)t * N + row] += v;
+            else
+                y[(size_t)t * N + row] = v;
+        }
     }
 }
 
-void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
-                  cudaStream_t s)
+void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
+                      bool accumulate, cudaStream_t s)
 {
     dim3 grid((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block(32 * ROWS_PER_BLOCK);
     for (int t0 = 0; t0 < n; t0 += 8) {
@@ -97,13 +107,21 @@ void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int
         const float *xt = x + (size_t)t0 * K;
         float *yt = y + (size_t)t0 * N;
         if (bf16) {
-            if (nt == 1) gemv_bf16_kernel<1><<<grid, block, 0, s>>>((const __nv_bfloat16 *)w, xt, yt, N, K, nt);
-            else gemv_bf16_kernel<8><<<grid, block, 0, s>>>((const __nv_bfloat16 *)w, xt, yt, N, K, nt);
+            const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
+            if (nt == 1) gemv_bf16_kernel<1><<<grid, block, 0, s>>>(wb, xt, yt, N, K, nt, accumulate);
+            else gemv_bf16_kernel<8><<<grid, block, 0, s>>>(wb, xt, yt, N, K, nt, accumulate);
         } else {
-            if (nt == 1) gemv_f32_kernel<1><<<grid, block, 0, s>>>((const float *)w, xt, yt, N, K, nt);
-            else gemv_f32_kernel<8><<<grid, block, 0, s>>>((const float *)w, xt, yt, N, K, nt);
+            const float *wf = (const float *)w;
+            if (nt == 1) gemv_f32_kernel<1><<<grid, block, 0, s>>>(wf, xt, yt, N, K, nt, accumulate);
+            else gemv_f32_kernel<8><<<grid, block, 0, s>>>(wf, xt, yt, N, K, nt, accumulate);
         }
     }
+}
+
+void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
+                  cudaStream_t s)
+{
+    hb_cuda_gemv_acc(w, bf16, x, y, n, N, K, false, s);
 }
 
 __global__ void to_bf16_kernel(const float *x, __nv_bfloat16 *y, size_t n)
