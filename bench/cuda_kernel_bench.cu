@@ -43,15 +43,16 @@ static void run_gemv(void *p)
 }
 
 struct att_ctx {
-    float *q, *k, *v, *out;
+    float *q, *k, *v, *out, *part;
     dev_token *tok;
-    int ctx;
+    int ctx, splits;
 };
 
 static void run_att(void *p)
 {
     att_ctx *a = (att_ctx *)p;
-    hb_cuda_attention(a->q, a->tok, 1, a->k, a->v, a->out, 24, 8, 128, 1, 1024, 0, 1023, 0);
+    hb_cuda_attention(a->q, a->tok, 1, a->k, a->v, a->out, a->part, a->splits, 24, 8, 128, 1, 1024,
+                      0, 1023, 0);
 }
 
 struct norm_ctx {
@@ -112,11 +113,21 @@ int main(int argc, char **argv)
                bytes / ms / 1e6, m.per_step, ms * m.per_step);
         total += ms * m.per_step;
     }
-    att_ctx a = {q, k, v, o, dt, ctx};
-    float ams = time_ms(run_att, &a);
+    /* attention in one run a (token, head), then split as the engine runs it at batch 1 */
+    float *part;
+    int part_blocks = 3 * p.multiProcessorCount;
+    cudaMalloc((void **)&part, (size_t)part_blocks * 130 * 4);
     double abytes = 24.0 * (ctx + 1) * 128 * 4 * 2; // each query head reads its K and V rows
-    printf("%-18s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", "attention", abytes / 1e6, ams,
-           abytes / ams / 1e6, 28, ams * 28);
+    int split = hb_cuda_attention_splits(1, 24, 1023, p.multiProcessorCount, part_blocks);
+    float ams = 0;
+    for (int splits : {1, split}) {
+        att_ctx a = {q, k, v, o, part, dt, ctx, splits};
+        ams = time_ms(run_att, &a);
+        char name[32];
+        snprintf(name, sizeof name, "attention, %d run%s", splits, splits > 1 ? "s" : "");
+        printf("%-18s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ams,
+               abytes / ams / 1e6, 28, ams * 28);
+    }
     total += ams * 28;
     norm_ctx n = {x, nw, y, dt};
     float nms = time_ms(run_norm, &n);

@@ -65,6 +65,9 @@ struct hb_backend {
     void *cublas_ws;
     bool fused1;             // one-token passes: q/k/v and gate/up each in one product
     float *qkv1, *gu1;       // their outputs (one token)
+    int sms;                 // streaming multiprocessors of the device
+    float *att_part;         // split attention runs, att_part_blocks of (head_dim + 2) floats
+    int att_part_blocks;
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     dev_token *tok;
     int32_t *idx;
@@ -107,6 +110,7 @@ static void cuda_destroy(hb_backend *b)
         size_t I = (size_t)(b->c.intermediate > b->c.audio_intermediate ? b->c.intermediate : b->c.audio_intermediate);
         dev_free(b, b->qkv1, HB_MEM_WORKSPACE, (Qd + 2 * kv + 2 * I) * 4);
     }
+    dev_free(b, b->att_part, HB_MEM_WORKSPACE, (size_t)b->att_part_blocks * (b->c.head_dim + 2) * 4);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
@@ -259,6 +263,14 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
                        "one-token buffers", err);
         if (!rc) b->gu1 = b->qkv1 + Qd + 2 * (size_t)kvdim;
     }
+    /* split attention: fewer than sms blocks are cut into at most ~2 sms / blocks + 1 runs */
+    if (!rc && cudaDeviceGetAttribute(&b->sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        rc = hb_fail(err, HB_ERR_INTERNAL, "cannot read the SM count of CUDA device %d", dev);
+    if (!rc) {
+        b->att_part_blocks = 3 * b->sms;
+        rc = dev_alloc(b, (void **)&b->att_part, (size_t)b->att_part_blocks * (cfg->head_dim + 2) * 4,
+                       HB_MEM_WORKSPACE, "split attention runs", err);
+    }
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * sizeof(float);
     if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
     if (!rc) rc = dev_alloc(b, (void **)&b->vcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
@@ -393,8 +405,11 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
         }
         hb_cuda_rope_kv(q, k, v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
                         c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
-        hb_cuda_attention(q, b->tok, (int)n, b->kcache, b->vcache, b->att, c->heads, c->kv_heads,
-                          c->head_dim, b->max_batch, b->max_seq, l, b->max_seq - 1, s);
+        hb_cuda_attention(q, b->tok, (int)n, b->kcache, b->vcache, b->att, b->att_part,
+                          hb_cuda_attention_splits((int)n, c->heads, b->max_seq - 1, b->sms,
+                                                   b->att_part_blocks),
+                          c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
+                          b->max_seq - 1, s);
         if (one) {
             hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
         } else {

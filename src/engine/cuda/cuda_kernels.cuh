@@ -52,10 +52,18 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
                      const float *inv_freq, int heads, int kv_heads, int head_dim, float *kcache,
                      float *vcache, int max_batch, int max_seq, int layer, cudaStream_t s);
 
-// attention.cu: grouped-query attention of each token over positions 0..pos of its slot.
+// Grouped-query attention of each token over positions 0..pos of its slot. With splits > 1
+// the positions are cut into that many runs, each written to split_part ((head_dim + 2) floats
+// a run: the value sum, the score maximum, the exp-sum) and then combined into out.
+#define ATT_MIN_RUN 32    // no run shorter than this many positions
+#define ATT_MAX_SPLITS 16 // no more runs than this
+// How many runs for n tokens: enough for about two blocks an SM when n x heads is fewer blocks
+// than the GPU has SMs, else 1; part_blocks is how many runs split_part holds.
+int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_blocks);
 void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
-                       const float *vcache, float *out, int heads, int kv_heads, int head_dim,
-                       int max_batch, int max_seq, int layer, int max_pos, cudaStream_t s);
+                       const float *vcache, float *out, float *split_part, int splits, int heads,
+                       int kv_heads, int head_dim, int max_batch, int max_seq, int layer,
+                       int max_pos, cudaStream_t s);
 
 // elementwise.cu
 void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s);

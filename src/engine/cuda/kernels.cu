@@ -117,24 +117,37 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
                                      vcache, max_batch, max_seq, layer);
 }
 
-// One block per (token, head), 8 warps. Scores: a warp per position, each lane 4 elements of
-// the head (float4), a shuffle reduction; kept in shared memory. Values: each warp sums its
-// share of the positions, each lane 4 dimensions (float4), so the loads of different positions
-// are independent and overlap; the 8 partial sums are added through shared memory.
+// One block per (token, head, split), 8 warps. Scores: a warp per position, each lane 4
+// elements of the head (float4), a shuffle reduction; kept in shared memory. Values: each warp
+// sums its share of the positions, each lane 4 dimensions (float4), so the loads of different
+// positions are independent and overlap; the 8 partial sums are added through shared memory.
+// Split-K ("flash decoding"): when the tokens x heads are too few blocks to fill the GPU (one
+// token is 24 blocks on 132 SMs), the positions are cut into gridDim.z equal runs; each block
+// writes its unnormalised value sum with its score maximum m and exp-sum l, and
+// attention_combine adds the runs: o = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 #define ATT_WARPS 8
 __global__ void attention_kernel(const float *q, const dev_token *tok, const float *kcache,
-                                 const float *vcache, float *out, int heads, int kv_heads, int hd,
-                                 int max_batch, int max_seq, int layer)
+                                 const float *vcache, float *out, float *split_part, int heads,
+                                 int kv_heads, int hd, int max_batch, int max_seq, int layer)
 {
     extern __shared__ float smem[];
     __shared__ float red[32];
     const dev_token t = tok[blockIdx.x];
-    int h = blockIdx.y, kvh = h / (heads / kv_heads), kvdim = kv_heads * hd, npos = t.pos + 1;
+    int h = blockIdx.y, kvh = h / (heads / kv_heads), kvdim = kv_heads * hd;
+    int nz = gridDim.z, chunk = (t.pos + 1 + nz - 1) / nz, p_lo = blockIdx.z * chunk;
+    int npos = min(t.pos + 1 - p_lo, chunk); // this block's positions: p_lo .. p_lo + npos - 1
+    size_t blk = ((size_t)blockIdx.x * heads + h) * nz + blockIdx.z;
+    if (npos <= 0) { /* an empty run (short context): nothing to add */
+        float *pp = split_part + blk * (hd + 2);
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) pp[i] = 0.f;
+        if (threadIdx.x == 0) pp[hd] = -INFINITY, pp[hd + 1] = 0.f;
+        return;
+    }
     float *part = smem;                       // [ATT_WARPS][hd] partial value sums
     float *sc = smem + ATT_WARPS * hd;        // [npos] scores
     const float *qh = q + ((size_t)blockIdx.x * heads + h) * hd;
-    const float *kb = kcache + cache_off(layer, t.slot, 0, max_batch, max_seq, kvdim) + kvh * hd;
-    const float *vb = vcache + cache_off(layer, t.slot, 0, max_batch, max_seq, kvdim) + kvh * hd;
+    const float *kb = kcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
+    const float *vb = vcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
     float scale = rsqrtf((float)hd);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     /* four positions per warp at a time: their loads are all issued before any reduction */
@@ -188,6 +201,16 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
         *(float4 *)(part + warp * hd + i) = acc;
     }
     __syncthreads();
+    if (nz > 1) {
+        float *pp = split_part + blk * (hd + 2);
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+            float a = 0;
+            for (int w = 0; w < ATT_WARPS; w++) a += part[w * hd + i];
+            pp[i] = a;
+        }
+        if (threadIdx.x == 0) pp[hd] = mx, pp[hd + 1] = sum;
+        return;
+    }
     float inv = 1.f / sum;
     float *oh = out + ((size_t)blockIdx.x * heads + h) * hd;
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
@@ -197,15 +220,48 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
     }
 }
 
-void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
-                       const float *vcache, float *out, int heads, int kv_heads, int head_dim,
-                       int max_batch, int max_seq, int layer, int max_pos, cudaStream_t s)
+// One block per (token, head), a thread per dimension: the runs of the split kernel, in order.
+__global__ void attention_combine_kernel(const float *split_part, float *out, int nz, int hd)
 {
-    dim3 grid(n, heads);
-    size_t smem = ((size_t)ATT_WARPS * head_dim + (size_t)max_pos + 1 + 32) * sizeof(float);
-    attention_kernel<<<grid, 32 * ATT_WARPS, smem, s>>>(q, tok, kcache, vcache, out, heads,
-                                                        kv_heads, head_dim, max_batch, max_seq,
-                                                        layer);
+    const float *pp = split_part + (size_t)blockIdx.x * nz * (hd + 2);
+    float M = -INFINITY;
+    for (int z = 0; z < nz; z++) M = fmaxf(M, pp[z * (hd + 2) + hd]);
+    float l = 0;
+    for (int z = 0; z < nz; z++) l += __expf(pp[z * (hd + 2) + hd] - M) * pp[z * (hd + 2) + hd + 1];
+    float inv = 1.f / l;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float a = 0;
+        for (int z = 0; z < nz; z++) a += __expf(pp[z * (hd + 2) + hd] - M) * pp[z * (hd + 2) + i];
+        out[(size_t)blockIdx.x * hd + i] = a * inv;
+    }
+}
+
+int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_blocks)
+{
+    int blocks = n * heads;
+    if (blocks <= 0 || blocks >= sms) return 1;
+    int nz = (2 * sms + blocks - 1) / blocks;          // about two blocks an SM
+    int by_len = (max_pos + 1 + ATT_MIN_RUN - 1) / ATT_MIN_RUN; // runs of >= ATT_MIN_RUN positions
+    if (nz > by_len) nz = by_len;
+    if (nz > ATT_MAX_SPLITS) nz = ATT_MAX_SPLITS;
+    if ((size_t)nz * blocks > (size_t)part_blocks) nz = part_blocks / blocks;
+    return nz < 2 ? 1 : nz;
+}
+
+void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
+                       const float *vcache, float *out, float *split_part, int splits, int heads,
+                       int kv_heads, int head_dim, int max_batch, int max_seq, int layer,
+                       int max_pos, cudaStream_t s)
+{
+    dim3 grid(n, heads, splits);
+    int run = splits > 1 ? (max_pos + 1 + splits - 1) / splits : max_pos + 1;
+    size_t smem = ((size_t)ATT_WARPS * head_dim + (size_t)run + 32) * sizeof(float);
+    attention_kernel<<<grid, 32 * ATT_WARPS, smem, s>>>(q, tok, kcache, vcache, out, split_part,
+                                                        heads, kv_heads, head_dim, max_batch,
+                                                        max_seq, layer);
+    if (splits > 1)
+        attention_combine_kernel<<<n * heads, head_dim < 1024 ? head_dim : 1024, 0, s>>>(
+            split_part, out, splits, head_dim);
 }
 
 __global__ void add_kernel(float *x, const float *y, size_t n)
