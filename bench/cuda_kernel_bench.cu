@@ -3,6 +3,8 @@
 // its share of a step; the same kernels' CPU-reference checks live in tests/gpu.
 //
 // usage: cuda_kernel_bench [CONTEXT]
+// With HB_ATT_SWEEP set in the environment it also times attention at batch 1 and 8 cut into
+// 1..16 runs: the evidence for hb_cuda_attention_splits.
 #include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,17 +44,19 @@ static void run_gemv(void *p)
     hb_cuda_gemv(g->w, true, g->x, g->y, 1, g->N, g->K, 0);
 }
 
+#define ATT_BATCH 8 // the KV cache of the attention timings holds this many slots
+
 struct att_ctx {
     float *q, *k, *v, *out, *part;
     dev_token *tok;
-    int ctx, splits;
+    int n, splits;
 };
 
 static void run_att(void *p)
 {
     att_ctx *a = (att_ctx *)p;
-    hb_cuda_attention(a->q, a->tok, 1, a->k, a->v, a->out, a->part, a->splits, 24, 8, 128, 1, 1024,
-                      0, 1023, 0);
+    hb_cuda_attention(a->q, a->tok, a->n, a->k, a->v, a->out, a->part, a->splits, 24, 8, 128,
+                      ATT_BATCH, 1024, 0, 1023, 0);
 }
 
 struct norm_ctx {
@@ -82,18 +86,19 @@ int main(int argc, char **argv)
     cudaMalloc((void **)&x, (size_t)I * 4);
     cudaMalloc((void **)&y, (size_t)A * 4);
     cudaMemset(x, 0, (size_t)I * 4);
-    size_t kvb = (size_t)1024 * 1024 * 4;
+    size_t kvb = (size_t)ATT_BATCH * 1024 * 1024 * 4;
     cudaMalloc((void **)&k, kvb);
     cudaMalloc((void **)&v, kvb);
     cudaMemset(k, 0, kvb);
     cudaMemset(v, 0, kvb);
-    cudaMalloc((void **)&q, 24 * 128 * 4);
-    cudaMalloc((void **)&o, 24 * 128 * 4);
+    cudaMalloc((void **)&q, ATT_BATCH * 24 * 128 * 4);
+    cudaMalloc((void **)&o, ATT_BATCH * 24 * 128 * 4);
     cudaMalloc((void **)&nw, H * 4);
-    cudaMemset(q, 0, 24 * 128 * 4);
-    dev_token ht = {0, ctx, 1, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1}, *dt;
+    cudaMemset(q, 0, ATT_BATCH * 24 * 128 * 4);
+    dev_token ht[ATT_BATCH], *dt;
+    for (int i = 0; i < ATT_BATCH; i++) ht[i] = {i, ctx, 1, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
     cudaMalloc((void **)&dt, sizeof ht);
-    cudaMemcpy(dt, &ht, sizeof ht, cudaMemcpyHostToDevice);
+    cudaMemcpy(dt, ht, sizeof ht, cudaMemcpyHostToDevice);
     struct {
         const char *name;
         int N, K, per_step;
@@ -115,18 +120,25 @@ int main(int argc, char **argv)
     }
     /* attention in one run a (token, head), then split as the engine runs it at batch 1 */
     float *part;
-    int part_blocks = 3 * p.multiProcessorCount;
-    cudaMalloc((void **)&part, (size_t)part_blocks * 130 * 4);
+    int part_blocks = 4 * p.multiProcessorCount;
+    cudaMalloc((void **)&part, (size_t)ATT_BATCH * 24 * ATT_MAX_SPLITS * 130 * 4);
     double abytes = 24.0 * (ctx + 1) * 128 * 4 * 2; // each query head reads its K and V rows
     int split = hb_cuda_attention_splits(1, 24, 1023, p.multiProcessorCount, part_blocks);
     float ams = 0;
     for (int splits : {1, split}) {
-        att_ctx a = {q, k, v, o, part, dt, ctx, splits};
+        att_ctx a = {q, k, v, o, part, dt, 1, splits};
         ams = time_ms(run_att, &a);
         char name[32];
         snprintf(name, sizeof name, "attention, %d run%s", splits, splits > 1 ? "s" : "");
         printf("%-18s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ams,
                abytes / ams / 1e6, 28, ams * 28);
+    }
+    if (getenv("HB_ATT_SWEEP")) { /* runs against time, batch 1 and 8 (the policy's evidence) */
+        for (int n : {1, ATT_BATCH})
+            for (int splits : {1, 2, 3, 4, 6, 8, 11, 16}) {
+                att_ctx a = {q, k, v, o, part, dt, n, splits};
+                printf("attention sweep: batch %d, %2d runs: %.4f ms\n", n, splits, time_ms(run_att, &a));
+            }
     }
     total += ams * 28;
     norm_ctx n = {x, nw, y, dt};

@@ -263,11 +263,12 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
                        "one-token buffers", err);
         if (!rc) b->gu1 = b->qkv1 + Qd + 2 * (size_t)kvdim;
     }
-    /* split attention: fewer than sms blocks are cut into at most ~2 sms / blocks + 1 runs */
+    /* split attention: at most ~2 sms / blocks + 1 runs of fewer than sms blocks, 2 runs of
+     * fewer than 2 sms blocks (see hb_cuda_attention_splits) */
     if (!rc && cudaDeviceGetAttribute(&b->sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot read the SM count of CUDA device %d", dev);
     if (!rc) {
-        b->att_part_blocks = 3 * b->sms;
+        b->att_part_blocks = 4 * b->sms;
         rc = dev_alloc(b, (void **)&b->att_part, (size_t)b->att_part_blocks * (cfg->head_dim + 2) * 4,
                        HB_MEM_WORKSPACE, "split attention runs", err);
     }

@@ -58,7 +58,8 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
 #define ATT_MIN_RUN 32    // no run shorter than this many positions
 #define ATT_MAX_SPLITS 16 // no more runs than this
 // How many runs for n tokens: enough for about two blocks an SM when n x heads is fewer blocks
-// than the GPU has SMs, else 1; part_blocks is how many runs split_part holds.
+// than the GPU has SMs, 2 when it is fewer than twice as many, else 1; part_blocks is how many
+// runs split_part holds (4 x SMs is always enough).
 int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_blocks);
 void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
                        const float *vcache, float *out, float *split_part, int splits, int heads,
