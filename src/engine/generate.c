@@ -95,9 +95,10 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
     if (!e->req || !e->toks || !e->sub || !e->row_of || !e->sub_src || !e->text_logits ||
         !e->audio_logits || !e->sub_text || !e->sub_audio || !e->jobs)
         return hb_fail(err, HB_ERR_NOMEM, "out of memory for %zu request slots", mb);
-    /* host workers for sampling: a few cores' worth where there are requests to share */
+    /* host workers for sampling where there are requests to share: one a core, the calling
+     * thread included, 16 at most (batch 64 on a 16-core host: 4 requests a thread) */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int extra = mb < 4 ? 0 : (int)(cores - 1 < 7 ? cores - 1 : 7);
+    int extra = mb < 4 ? 0 : (int)(cores - 1 < 15 ? cores - 1 : 15);
     e->pool = hb_pool_create(extra > 0 ? extra : 0);
     e->nsamplers = hb_pool_workers(e->pool);
     e->samplers = hb_mem_calloc(&e->mem, HB_MEM_OTHER, (size_t)e->nsamplers * sizeof *e->samplers);
