@@ -65,6 +65,7 @@ struct hb_backend {
     void *cublas_ws;
     bool fused1;             // one-token passes: q/k/v and gate/up each in one product
     float *qkv1, *gu1;       // their outputs (one token)
+    size_t qkv1_bytes;
     int sms;                 // streaming multiprocessors of the device
     float *att_part;         // split attention runs, att_part_blocks of (head_dim + 2) floats
     int att_part_blocks;
@@ -105,11 +106,7 @@ static void cuda_destroy(hb_backend *b)
     }
     if (b->gemm.handle) cublasDestroy(b->gemm.handle);
     dev_free(b, b->cublas_ws, HB_MEM_WORKSPACE, CUBLAS_WS_BYTES);
-    {
-        size_t Qd = (size_t)b->c.heads * b->c.head_dim, kv = (size_t)b->c.kv_heads * b->c.head_dim;
-        size_t I = (size_t)(b->c.intermediate > b->c.audio_intermediate ? b->c.intermediate : b->c.audio_intermediate);
-        dev_free(b, b->qkv1, HB_MEM_WORKSPACE, (Qd + 2 * kv + 2 * I) * 4);
-    }
+    dev_free(b, b->qkv1, HB_MEM_WORKSPACE, b->qkv1_bytes);
     dev_free(b, b->att_part, HB_MEM_WORKSPACE, (size_t)b->att_part_blocks * (b->c.head_dim + 2) * 4);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
@@ -259,8 +256,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         }
         b->fused1 = ok;
         size_t I = (size_t)(cfg->intermediate > cfg->audio_intermediate ? cfg->intermediate : cfg->audio_intermediate);
-        rc = dev_alloc(b, (void **)&b->qkv1, (Qd + 2 * (size_t)kvdim + 2 * I) * 4, HB_MEM_WORKSPACE,
-                       "one-token buffers", err);
+        b->qkv1_bytes = (Qd + 2 * (size_t)kvdim + 2 * I) * 4;
+        rc = dev_alloc(b, (void **)&b->qkv1, b->qkv1_bytes, HB_MEM_WORKSPACE, "one-token buffers", err);
         if (!rc) b->gu1 = b->qkv1 + Qd + 2 * (size_t)kvdim;
     }
     /* split attention: at most ~2 sms / blocks + 1 runs of fewer than sms blocks, 2 runs of

@@ -11,6 +11,24 @@
 
 #define UNROLL 4
 
+// The epilogue of both kernels: each token's warp sum into y[t][row] (lane 0), or added to it
+// when acc_out (the residual add fused in: y += W x).
+template <int NT>
+__device__ __forceinline__ void store_rows(const float *acc, int nt, int lane, float *y, int N,
+                                           int row, bool acc_out)
+{
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        if (t >= nt) break;
+        float v = acc[t];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) {
+            float *dst = y + (size_t)t * N + row;
+            *dst = acc_out ? *dst + v : v;
+        }
+    }
+}
+
 template <int NT>
 __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
                                  float *__restrict__ y, int N, int K, int nt, bool acc_out)
@@ -51,18 +69,7 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
             }
         }
     }
-#pragma unroll
-    for (int t = 0; t < NT; t++) {
-        if (t >= nt) break;
-        float v = acc[t];
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0) {
-            if (acc_out) /* the residual add fused in: y += W x */
-                y[(size_t)t * N + row] += v;
-            else
-                y[(size_t)t * N + row] = v;
-        }
-    }
+    store_rows<NT>(acc, nt, lane, y, N, row, acc_out);
 }
 
 template <int NT>
@@ -84,18 +91,7 @@ __global__ void gemv_f32_kernel(const float *__restrict__ w, const float *__rest
             acc[t] += wv.x * a.x + wv.y * a.y + wv.z * a.z + wv.w * a.w;
         }
     }
-#pragma unroll
-    for (int t = 0; t < NT; t++) {
-        if (t >= nt) break;
-        float v = acc[t];
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0) {
-            if (acc_out) /* the residual add fused in: y += W x */
-                y[(size_t)t * N + row] += v;
-            else
-                y[(size_t)t * N + row] = v;
-        }
-    }
+    store_rows<NT>(acc, nt, lane, y, N, row, acc_out);
 }
 
 void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
