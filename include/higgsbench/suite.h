@@ -139,6 +139,10 @@ const hb_series *hb_results_find(const hb_results *r, const char *id);
 /* The series type/metric/point/arch, or NULL. */
 const hb_series *hb_results_get(const hb_results *r, const char *type, const char *metric,
                                 const char *point, const char *arch);
+/* The distinct points (in first-seen order, at most max) of the non-empty series type/metric,
+ * into points; their count. *top gets the largest sample among them (0 when none is larger). */
+size_t hb_results_points(const hb_results *r, const char *type, const char *metric,
+                         const char **points, size_t max, double *top);
 /* The string at key of obj, or fallback when it is missing or not a string. */
 const char *hb_json_str(const json_t *obj, const char *key, const char *fallback);
 

@@ -28,16 +28,8 @@ static void svg_boxes(FILE *f, const hb_results *r, const char *type, const char
                       const char *title, const char *unit)
 {
     const char *points[32];
-    size_t np = 0;
-    double hi = 0;
-    for (size_t i = 0; i < r->nseries && np < 32; i++) {
-        const hb_series *s = &r->series[i];
-        if (strcmp(s->type, type) || strcmp(s->metric, metric) || s->n == 0) continue;
-        bool seen = false;
-        for (size_t k = 0; k < np; k++) seen |= strcmp(points[k], s->point) == 0;
-        if (!seen) points[np++] = s->point;
-        for (size_t k = 0; k < s->n; k++) hi = s->samples[k] > hi ? s->samples[k] : hi;
-    }
+    double hi;
+    size_t np = hb_results_points(r, type, metric, points, 32, &hi);
     if (!np) return;
     double W = 640, H = 260, L = 60, B = 40, pw = (W - L - 10) / (double)np;
     fprintf(f, "<figure><svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "

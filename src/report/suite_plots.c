@@ -15,16 +15,8 @@ static void panel_samples(const hb_results *r, const char *type, const char *met
                           const char *title, const char *ylab)
 {
     const char *pts[32];
-    int np = 0;
-    double ymax = 0;
-    for (size_t i = 0; i < r->nseries && np < 32; i++) {
-        const hb_series *s = &r->series[i];
-        if (strcmp(s->type, type) || strcmp(s->metric, metric) || !s->n) continue;
-        bool seen = false;
-        for (int k = 0; k < np; k++) seen |= strcmp(pts[k], s->point) == 0;
-        if (!seen) pts[np++] = s->point;
-        for (size_t k = 0; k < s->n; k++) ymax = fmax(ymax, s->samples[k]);
-    }
+    double ymax;
+    int np = (int)hb_results_points(r, type, metric, pts, 32, &ymax);
     pladv(0);
     plvsta();
     plwind(-0.6, np > 0 ? np - 0.4 : 1, 0, ymax > 0 ? ymax * 1.1 : 1);

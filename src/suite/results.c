@@ -88,6 +88,22 @@ const hb_series *hb_results_get(const hb_results *r, const char *type, const cha
     return hb_results_find(r, id);
 }
 
+size_t hb_results_points(const hb_results *r, const char *type, const char *metric,
+                         const char **points, size_t max, double *top)
+{
+    size_t np = 0;
+    *top = 0;
+    for (size_t i = 0; i < r->nseries && np < max; i++) {
+        const hb_series *s = &r->series[i];
+        if (strcmp(s->type, type) || strcmp(s->metric, metric) || s->n == 0) continue;
+        bool seen = false;
+        for (size_t k = 0; k < np; k++) seen |= strcmp(points[k], s->point) == 0;
+        if (!seen) points[np++] = s->point;
+        for (size_t k = 0; k < s->n; k++) *top = s->samples[k] > *top ? s->samples[k] : *top;
+    }
+    return np;
+}
+
 const char *hb_json_str(const json_t *obj, const char *key, const char *fallback)
 {
     const char *v = json_string_value(json_object_get(obj, key));

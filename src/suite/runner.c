@@ -319,15 +319,27 @@ static hb_status validate_opts(const hb_suite_opts *o, hb_error *err)
     return HB_OK;
 }
 
-hb_status hb_suite_dry_run(const hb_suite_opts *o, char *plan, size_t size, hb_error *err)
+/* Checks the options, opens the engines (into eng, their directories into dirs) and checks that
+ * the plan's batch sizes and lengths, *frames a clip, fit them. On failure the caller still
+ * closes eng. */
+static hb_status prepare(const hb_suite_opts *o, hb_engine *eng[2], char (*dirs)[PATH_MAX],
+                         size_t *frames, hb_error *err)
 {
+    *frames = 0;
     hb_status st = validate_opts(o, err);
     if (st) return st;
+    *frames = frames_of(o); /* audio_seconds is validated */
+    st = open_engines(o, eng, dirs, err);
+    if (!st) st = check_fit(o, eng, *frames, err);
+    return st;
+}
+
+hb_status hb_suite_dry_run(const hb_suite_opts *o, char *plan, size_t size, hb_error *err)
+{
     hb_engine *eng[2] = {NULL, NULL};
     char dirs[3][PATH_MAX];
-    st = open_engines(o, eng, dirs, err);
-    size_t frames = frames_of(o);
-    if (!st) st = check_fit(o, eng, frames, err);
+    size_t frames;
+    hb_status st = prepare(o, eng, dirs, &frames, err);
     if (!st) {
         hb_ctx c = {.o = o};
         hb_engine_info info;
@@ -417,13 +429,10 @@ hb_status hb_suite_run(const hb_suite_opts *o, hb_results *r, volatile int *stop
 {
     static volatile int never = 0;
     if (!stop) stop = &never;
-    hb_status st = validate_opts(o, err);
-    if (st) return st;
     hb_engine *eng[2] = {NULL, NULL};
     char dirs[3][PATH_MAX];
-    st = open_engines(o, eng, dirs, err);
-    size_t frames = frames_of(o);
-    if (!st) st = check_fit(o, eng, frames, err);
+    size_t frames;
+    hb_status st = prepare(o, eng, dirs, &frames, err);
     if (st) {
         hb_engine_close(eng[0]);
         hb_engine_close(eng[1]);
