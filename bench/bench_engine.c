@@ -1,6 +1,7 @@
 /* bench_engine.c - speed of the CPU backend: prefill and decode on an engine directory.
  *
- * usage: bench_engine [--backend cpu|cuda] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO]
+ * usage: bench_engine [--backend cpu|cuda] [--graphs on|off] [--host-sampling on|off]
+ *                     [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO]
  * (ENGINE_DIR is a unified engine, or the text engine when --pair gives the audio engine;
  * --context is the prompt length the decode steps run behind).
  * Figures, each the median of repeated runs:
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
     for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
         if (strcmp(argv[a], "--backend") == 0) o.backend = argv[a + 1];
         else if (strcmp(argv[a], "--graphs") == 0) o.cuda_graphs = strcmp(argv[a + 1], "on") == 0;
+        else if (strcmp(argv[a], "--host-sampling") == 0) o.host_sampling = strcmp(argv[a + 1], "on") == 0;
         else if (strcmp(argv[a], "--context") == 0) context = strtoul(argv[a + 1], NULL, 10);
         else if (strcmp(argv[a], "--batches") == 0) {
             nb = 0;
@@ -136,7 +138,7 @@ int main(int argc, char **argv)
         }
     }
     if (a >= argc || context < 2) {
-        fprintf(stderr, "usage: bench_engine [--backend B] [--graphs on|off] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
+        fprintf(stderr, "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
         return 2;
     }
     bool pair = a + 2 < argc && strcmp(argv[a + 1], "--pair") == 0;
@@ -144,8 +146,9 @@ int main(int argc, char **argv)
         die(&e);
     hb_engine_info info;
     hb_engine_describe(eng, &info);
-    printf("engine %s (%s, %s backend%s, %.1f M parameters in memory, context %zu)\n", argv[a],
-           pair ? "separate pair" : "unified", info.backend, o.cuda_graphs ? ", CUDA graphs on" : "",
+    printf("engine %s (%s, %s backend%s, audio codes drawn on the %s, %.1f M parameters in "
+           "memory, context %zu)\n", argv[a], pair ? "separate pair" : "unified", info.backend,
+           o.cuda_graphs ? ", CUDA graphs on" : "", info.device_sampling ? "device" : "host",
            (double)info.params / 1e6, context);
     for (size_t n = 128; n <= 512; n *= 4) {
         double ms = prefill_ms(n);

@@ -126,7 +126,8 @@ int cmd_generate(int argc, char **argv)
     size_t prompt_len = 32, frames = 25, text_tokens = 0, top_k = 0, device = 0;
     uint64_t seed = 1;
     double temperature = 0.7, top_p = 0.95;
-    bool greedy = false, no_ras = false, exact = false, prompt_len_seen = false, graphs = false;
+    bool greedy = false, no_ras = false, exact = false, prompt_len_seen = false, graphs = false,
+         host_sampling = false;
     int backend = 0;
     const hb_option opts[] = {
         {HB_OPT_STRING, "engine", "DIR", "a unified engine directory", &engine, NULL, 0, 0, false,
@@ -140,6 +141,8 @@ int cmd_generate(int argc, char **argv)
         {HB_OPT_SIZE, "device", "N", "GPU ordinal (0)", &device, NULL, 0, 64, false, false, NULL},
         {HB_OPT_FLAG, "cuda-graphs", NULL, "replay decode steps as CUDA graphs (cuda)", &graphs, NULL,
          0, 0, false, false, NULL},
+        {HB_OPT_FLAG, "host-sampling", NULL, "draw audio codes on the host, not the GPU (cuda)",
+         &host_sampling, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "prompt-tokens", "FILE", "prompt token ids (text or JSON list)",
          &prompt_file, NULL, 0, 0, false, false, NULL},
         {HB_OPT_SIZE, "prompt-length", "N", "seeded synthetic prompt of N text tokens (32)",
@@ -181,6 +184,7 @@ int cmd_generate(int argc, char **argv)
     eo.backend = backend_choices[backend];
     eo.device = (int)device;
     eo.cuda_graphs = graphs;
+    eo.host_sampling = host_sampling;
     hb_engine *e = NULL;
     hb_status st = engine ? hb_engine_open(engine, &eo, &e, &err)
                           : hb_engine_open_pair(text_engine, audio_engine, &eo, &e, &err);
@@ -241,9 +245,10 @@ int cmd_generate(int argc, char **argv)
         hb_engine_info info;
         hb_engine_describe(e, &info);
         json_t *doc = json_pack(
-            "{s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
+            "{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
             "higgs-bench/generation", "version", 1, "topology",
             info.topology == HB_TOPO_UNIFIED ? "unified" : "separate", "backend", info.backend,
+            "audio_draws", info.device_sampling ? "device" : "host",
             "weights_hash", info.weights_hash, "seed", (json_int_t)seed, "prompt_tokens",
             (json_int_t)nids, "text", jt, "frames", jf, "timing", "total_s", total,
             "first_frame_s", tm.frames ? json_real(tm.first_frame_s) : json_null());

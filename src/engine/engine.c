@@ -11,7 +11,7 @@
 hb_engine_opts hb_engine_defaults(void)
 {
     return (hb_engine_opts){.backend = NULL, .device = 0, .cuda_graphs = false, .max_batch = 0,
-                            .max_seq_len = 0};
+                            .max_seq_len = 0, .host_sampling = false};
 }
 
 #ifdef HB_HAVE_CUDA
@@ -88,8 +88,10 @@ static hb_status load_half(hb_engine *e, int i, const char *dir, const hb_engine
     return rc;
 }
 
-static hb_status finish_open(hb_engine *e, hb_error *err)
+static hb_status finish_open(hb_engine *e, const hb_engine_opts *o, hb_error *err)
 {
+    e->dev_sampling = e->ops->device_sampling && !o->host_sampling &&
+                      hb_codebook_rows(&e->cfg) <= HB_DEVICE_DRAW_MAX_ROWS;
     int n = e->topo == HB_TOPO_SEPARATE ? 2 : 1;
     for (int i = 0; i < n; i++) {
         e->kv_valid[i] = hb_mem_calloc(&e->mem, HB_MEM_OTHER, (size_t)e->max_batch * sizeof(int32_t));
@@ -123,7 +125,7 @@ hb_status hb_engine_open(const char *dir, const hb_engine_opts *o, hb_engine **o
                      m.role == HB_ROLE_TEXT ? "audio" : "text");
     if (!rc) {
         snprintf(e->hash, sizeof e->hash, "%016llx", (unsigned long long)h);
-        rc = finish_open(e, err);
+        rc = finish_open(e, o, err);
     }
     if (rc) {
         hb_engine_close(e);
@@ -172,7 +174,7 @@ hb_status hb_engine_open_pair(const char *text_dir, const char *audio_dir, const
     if (!rc) rc = load_half(e, 1, audio_dir, &ma, o, &h1, err);
     if (!rc) {
         snprintf(e->hash, sizeof e->hash, "%016llx", (unsigned long long)(h0 ^ (h1 * 31)));
-        rc = finish_open(e, err);
+        rc = finish_open(e, o, err);
     }
     if (rc) {
         hb_engine_close(e);
@@ -207,6 +209,7 @@ void hb_engine_describe(const hb_engine *e, hb_engine_info *o)
     o->max_seq_len = e->max_seq;
     o->params = e->params;
     o->has_cuda_graphs = e->ops->has_graphs;
+    o->device_sampling = e->dev_sampling;
     memcpy(o->weights_hash, e->hash, sizeof o->weights_hash);
     snprintf(o->device, sizeof o->device, "cpu");
     if (e->ops->device_name && e->be[0]) e->ops->device_name(e->be[0], o->device, sizeof o->device);
@@ -255,10 +258,11 @@ void hb_engine_memory_reset_peaks(hb_engine *e)
 /* ---------------------------------------------------------------------- forward passes ---- */
 
 hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *text_logits,
-                             float *audio_logits, hb_step_report *rep, hb_error *err)
+                             float *audio_logits, const hb_pick *picks, int32_t *codes,
+                             hb_step_report *rep, hb_error *err)
 {
     if (e->topo == HB_TOPO_UNIFIED)
-        return e->ops->forward(e->be[0], t, n, text_logits, audio_logits, err);
+        return e->ops->forward(e->be[0], t, n, text_logits, audio_logits, picks, codes, err);
 
     /* A pair: each engine runs, per slot, the longest run of that slot's pending tokens on its
      * path; before a run, the KV positions the other engine wrote since this one last saw the
@@ -267,6 +271,9 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
     size_t nt = 0, na = 0;
     for (size_t i = 0; i < n; i++) /* output row of each logits token, in token order */
         e->row_of[i] = t[i].logits ? (int32_t)(t[i].audio ? na++ : nt++) : -1;
+    if (picks && na > (size_t)e->max_batch) /* the sub-batch pick and code arrays hold that many */
+        return hb_fail(err, HB_ERR_INTERNAL, "device draws for %zu rows, more than the %d request "
+                       "slots", na, e->max_batch);
     bool *taken = calloc(n ? n : 1, sizeof *taken);
     /* generation asks for at most one row per request; other callers may ask for more */
     bool own = nt > (size_t)e->max_batch || na > (size_t)e->max_batch;
@@ -282,7 +289,7 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
     while (done < n && !rc) {
         size_t progress = done;
         for (int path = 0; path < 2 && !rc; path++) {
-            size_t m = 0;
+            size_t m = 0, sub_rows = 0;
             for (int s = 0; s < e->max_batch; s++) {
                 /* the slot's first pending token, then its run on this path */
                 size_t first = n;
@@ -311,6 +318,10 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
                 for (size_t i = first; i < n; i++) {
                     if (t[i].slot != s || taken[i]) continue;
                     if (t[i].audio != path) break;
+                    if (picks && path == 1 && t[i].logits) /* its planned draws, in sub order */
+                        memcpy(e->sub_picks + (size_t)sub_rows++ * HB_NUM_CODEBOOKS,
+                               picks + (size_t)e->row_of[i] * HB_NUM_CODEBOOKS,
+                               HB_NUM_CODEBOOKS * sizeof *picks);
                     e->sub[m] = t[i];
                     e->sub_src[m++] = (int32_t)i;
                     taken[i] = true;
@@ -318,13 +329,17 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
                 }
             }
             if (rc || m == 0) continue;
-            rc = e->ops->forward(e->be[path], e->sub, m, sub_text, sub_audio, err);
-            size_t r = 0;
+            bool draw = picks && path == 1;
+            rc = e->ops->forward(e->be[path], e->sub, m, sub_text, sub_audio,
+                                 draw ? e->sub_picks : NULL, draw ? e->sub_codes : NULL, err);
+            size_t r = 0, K2 = 2 * HB_NUM_CODEBOOKS;
             for (size_t j = 0; j < m && !rc; j++) {
                 if (!e->sub[j].logits) continue;
                 int32_t row = e->row_of[e->sub_src[j]];
                 if (path == 0)
                     memcpy(text_logits + (size_t)row * V, sub_text + r * V, V * sizeof(float));
+                else if (draw)
+                    memcpy(codes + (size_t)row * K2, e->sub_codes + r * K2, K2 * sizeof *codes);
                 else
                     memcpy(audio_logits + (size_t)row * A, sub_audio + r * A, A * sizeof(float));
                 r++;

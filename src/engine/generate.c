@@ -47,6 +47,7 @@ struct hb_request {
 struct hb_job {
     size_t token;
     const float *logits;
+    size_t row;           /* audio: the head-output row (picks and drawn codes) */
     hb_status rc;
     hb_error err;
 };
@@ -92,8 +93,13 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
     e->sub_text = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * V * sizeof(float));
     e->sub_audio = hb_mem_alloc(&e->mem, HB_MEM_WORKSPACE, mb * A * sizeof(float));
     e->jobs = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->jobs);
+    e->picks = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * K * sizeof *e->picks);
+    e->codes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * K * sizeof *e->codes);
+    e->sub_picks = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * K * sizeof *e->sub_picks);
+    e->sub_codes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * K * sizeof *e->sub_codes);
     if (!e->req || !e->toks || !e->sub || !e->row_of || !e->sub_src || !e->text_logits ||
-        !e->audio_logits || !e->sub_text || !e->sub_audio || !e->jobs)
+        !e->audio_logits || !e->sub_text || !e->sub_audio || !e->jobs || !e->picks || !e->codes ||
+        !e->sub_picks || !e->sub_codes)
         return hb_fail(err, HB_ERR_NOMEM, "out of memory for %zu request slots", mb);
     /* host workers for sampling where there are requests to share: one a core, the calling
      * thread included, 16 at most (batch 64 on a 16-core host: 4 requests a thread) */
@@ -122,7 +128,8 @@ void hb__requests_free(hb_engine *e)
         for (int i = 0; i < e->max_batch; i++) request_clear(e, &e->req[i]);
     hb_mem_free(&e->mem, e->req);
     void *bufs[] = {e->toks, e->sub, e->row_of, e->sub_src, e->text_logits, e->audio_logits,
-                    e->sub_text, e->sub_audio, e->jobs};
+                    e->sub_text, e->sub_audio, e->jobs, e->picks, e->codes, e->sub_picks,
+                    e->sub_codes};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hb_mem_free(&e->mem, bufs[i]);
     hb_pool_destroy(e->pool);
     for (int w = 0; e->samplers && w < e->nsamplers; w++) {
@@ -150,9 +157,10 @@ static hb_status check_sampling(const hb_sampling *s, const char *what, hb_error
     if (!(s->top_p > 0 && s->top_p <= 1))
         return hb_fail(err, HB_ERR_INVALID, "%s top-p %g is outside (0, 1]", what, (double)s->top_p);
     if (s->top_k < 0) return hb_fail(err, HB_ERR_INVALID, "%s top-k %d is negative", what, s->top_k);
-    if (s->ras && (s->ras_window < 1 || s->ras_max_repeat < 1))
-        return hb_fail(err, HB_ERR_INVALID, "%s RAS window %d / repeat %d must be positive", what,
-                       s->ras_window, s->ras_max_repeat);
+    if (s->ras && (s->ras_window < 1 || s->ras_window > HB_PICK_HIST || s->ras_max_repeat < 1))
+        return hb_fail(err, HB_ERR_INVALID, "%s RAS window %d / repeat %d: the window must be in "
+                       "[1, %d] and the repeat positive", what, s->ras_window, s->ras_max_repeat,
+                       HB_PICK_HIST);
     return HB_OK;
 }
 
@@ -370,56 +378,49 @@ static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, siz
     return HB_OK;
 }
 
-/* How often code appears among the last `window` content codes of codebook k. */
-static int recent_count(const hb_request *r, int k, int32_t code, int window, int32_t limit)
-{
-    int seen = 0, count = 0;
-    for (size_t j = r->nrows; j-- > 0 && seen < window;) {
-        int32_t v = r->rows[j][k];
-        if (v >= limit) continue; /* BOS/EOS are not content */
-        seen++;
-        count += v == code;
-    }
-    return count;
-}
-
-/* After an audio row was fed at position pos: sample the next row from the audio head. */
-static hb_status after_audio(hb_engine *e, hb_request *r, size_t pos, const float *logits,
-                             hb_sampler *sm, hb_error *err)
+/* Plans the draw of the next row of r's clip (fed at position pos): per codebook, the code the
+ * delay pattern fixes (BOS before the codebook's first frame, EOS after the budget or after the
+ * first sampled EOS), or the parameters of a draw from the head output. */
+static void audio_plan(const hb_engine *e, const hb_request *r, size_t pos, hb_pick *pk)
 {
     const hb_model_config *c = &e->cfg;
-    int rows = hb_codebook_rows(c);
     long p = (long)r->nrows; /* the row being produced */
-    int32_t row[K];
     const hb_sampling *s = &r->d.audio_sampling;
-    uint8_t *ban = sm->ban_audio; /* one codebook's worth is used */
-    ban[c->stream_bos] = 1;      /* BOS is never sampled */
-    int sampled_eos = -1;
     for (int k = 0; k < K; k++) {
+        hb_pick *q = &pk[k];
+        memset(q, 0, sizeof *q);
         long w = p - k; /* wrapped frame index of codebook k in this row */
         bool eos_forced = (w - 1 >= (long)r->d.max_frames) ||
                           (r->eos_row >= 0 && (k < r->eos_cb || p >= r->eos_row + (k - r->eos_cb)));
-        if (w <= 0) {
-            row[k] = c->stream_bos;
-        } else if (eos_forced) {
-            row[k] = c->stream_eos;
-        } else {
-            const float *l = logits + (size_t)k * (size_t)rows;
-            ban[c->stream_eos] = r->d.exact;
-            int32_t code = hb_sample_token(l, rows, s, ban,
-                                           hb_uniform(r->d.seed, counter(pos, HB_STREAM_CODEBOOK + k)),
-                                           &sm->audio);
-            if (s->ras && code < c->codebook_size &&
-                recent_count(r, k, code, s->ras_window, c->codebook_size) >= s->ras_max_repeat)
-                code = hb_sample_plain(l, rows, s->temperature, ban,
-                                       hb_uniform(r->d.seed, counter(pos, HB_STREAM_RAS + k)),
-                                       &sm->audio);
-            row[k] = code;
-            if (code == c->stream_eos) sampled_eos = k;
-        }
+        q->forced = w <= 0 ? c->stream_bos : eos_forced ? c->stream_eos : -1;
+        if (q->forced >= 0) continue;
+        q->ban_eos = r->d.exact;
+        q->top_k = s->top_k;
+        q->top_p = s->top_p;
+        q->temperature = s->temperature;
+        q->u = hb_uniform(r->d.seed, counter(pos, HB_STREAM_CODEBOOK + k));
+        if (!s->ras) continue;
+        q->ras_repeat = s->ras_max_repeat;
+        q->u_ras = hb_uniform(r->d.seed, counter(pos, HB_STREAM_RAS + k));
+        /* the codebook's latest content codes, newest first (BOS/EOS are not content) */
+        for (size_t j = r->nrows; j-- > 0 && q->nhist < s->ras_window;)
+            if (r->rows[j][k] < c->codebook_size) q->hist[q->nhist++] = r->rows[j][k];
     }
-    ban[c->stream_bos] = 0;
-    ban[c->stream_eos] = 0;
+}
+
+/* After an audio row was fed: take the drawn row (codes of the planned picks), apply the EOS
+ * rule, deliver a completed frame, and set the next input. */
+static hb_status audio_apply(hb_engine *e, hb_request *r, const hb_pick *pk, const int32_t *drawn,
+                             hb_error *err)
+{
+    const hb_model_config *c = &e->cfg;
+    long p = (long)r->nrows;
+    int32_t row[K];
+    int sampled_eos = -1;
+    for (int k = 0; k < K; k++) {
+        row[k] = drawn[k];
+        if (pk[k].forced < 0 && row[k] == c->stream_eos) sampled_eos = k;
+    }
     if (sampled_eos >= 0 && r->eos_row < 0) {
         /* the first EOS ends the lower codebooks at once and the higher ones in turn */
         r->eos_row = p;
@@ -470,7 +471,8 @@ static hb_status check_finite(const float *l, size_t n, const hb_request *r, siz
     return HB_OK;
 }
 
-/* Samples one request's next token(s) from its head output (a pool task). */
+/* Samples one request's next token(s) from its head output, or takes the codes the device drew
+ * (a pool task). */
 static void sample_job(void *ctx, size_t j, int worker)
 {
     hb_engine *e = ctx;
@@ -482,11 +484,28 @@ static void sample_job(void *ctx, size_t j, int worker)
     r->prefilled = true;
     r->pos += fed;
     hb_error_clear(&jb->err);
-    size_t width = t->audio ? (size_t)hb_audio_vocab(&e->cfg) : (size_t)e->cfg.vocab;
-    jb->rc = check_finite(jb->logits, width, r, (size_t)t->pos, &jb->err);
-    if (jb->rc) return;
-    jb->rc = t->audio ? after_audio(e, r, (size_t)t->pos, jb->logits, sm, &jb->err)
-                      : after_text(e, r, t, (size_t)t->pos, jb->logits, sm, &jb->err);
+    if (!t->audio) {
+        jb->rc = check_finite(jb->logits, (size_t)e->cfg.vocab, r, (size_t)t->pos, &jb->err);
+        if (!jb->rc) jb->rc = after_text(e, r, t, (size_t)t->pos, jb->logits, sm, &jb->err);
+        return;
+    }
+    const hb_model_config *c = &e->cfg;
+    const hb_pick *pk = e->picks + jb->row * K;
+    int32_t *drawn = e->codes + jb->row * 2 * K; /* K codes, then K first non-finite entries */
+    int rows = hb_codebook_rows(c);
+    if (e->dev_sampling) {
+        for (int k = 0; k < K && !jb->rc; k++)
+            if (drawn[K + k] >= 0)
+                jb->rc = hb_fail(&jb->err, HB_ERR_DATA, "request %llu: the model produced a "
+                                 "non-finite logit (entry %d) at position %zu",
+                                 (unsigned long long)r->id, k * rows + drawn[K + k], (size_t)t->pos);
+    } else {
+        jb->rc = check_finite(jb->logits, (size_t)hb_audio_vocab(c), r, (size_t)t->pos, &jb->err);
+        for (int k = 0; k < K && !jb->rc; k++)
+            drawn[k] = hb_pick_sample(jb->logits + (size_t)k * rows, rows, &pk[k], c->stream_bos,
+                                      c->stream_eos, c->codebook_size, sm->ban_audio, &sm->audio);
+    }
+    if (!jb->rc) jb->rc = audio_apply(e, r, pk, drawn, &jb->err);
 }
 
 hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
@@ -522,8 +541,15 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     }
     rep->tokens = n;
     if (n == 0) return HB_OK;
+    /* every audio draw is planned before the pass, so the device can make it */
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e->toks[i].logits && e->toks[i].audio)
+            audio_plan(e, &e->req[e->toks[i].slot], (size_t)e->toks[i].pos, e->picks + (na++) * K);
     double t0 = hb_now_s();
-    hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits, rep, err);
+    hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits,
+                                      e->dev_sampling ? e->picks : NULL,
+                                      e->dev_sampling ? e->codes : NULL, rep, err);
     rep->forward_s = hb_now_s() - t0;
     if (rc) return rc;
     /* the head outputs to sample, one job a request, in token order */
@@ -531,10 +557,14 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     for (size_t i = 0; i < n; i++) {
         const hb_token *t = &e->toks[i];
         if (!t->logits) continue;
+        size_t row = t->audio ? ia++ : it++;
         e->jobs[nj++] = (struct hb_job){
-            .token = i, .logits = t->audio ? e->audio_logits + (ia++) * A : e->text_logits + (it++) * V};
+            .token = i, .row = row, .logits = t->audio ? e->audio_logits + row * A : e->text_logits + row * V};
     }
-    hb_pool_run(e->pool, nj, sample_job, e);
+    if (e->dev_sampling && it == 0) /* only drawn codes to take: not worth waking the pool */
+        for (size_t j = 0; j < nj; j++) sample_job(e, j, 0);
+    else
+        hb_pool_run(e->pool, nj, sample_job, e);
     for (size_t j = 0; j < nj; j++) { /* first error in token order; callbacks in order */
         struct hb_job *jb = &e->jobs[j];
         hb_request *r = &e->req[e->toks[jb->token].slot];

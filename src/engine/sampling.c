@@ -141,6 +141,24 @@ int hb_sample_token(const float *l, int n, const hb_sampling *s, const uint8_t *
     return m ? ws->idx[m - 1] : argmax(l, n, banned);
 }
 
+int32_t hb_pick_sample(const float *l, int n, const hb_pick *pk, int32_t bos, int32_t eos,
+                       int32_t codebook_size, uint8_t *ban, hb_sample_ws *ws)
+{
+    if (pk->forced >= 0) return pk->forced;
+    hb_sampling s = {.temperature = pk->temperature, .top_k = pk->top_k, .top_p = pk->top_p};
+    ban[bos] = 1;
+    ban[eos] = (uint8_t)(pk->ban_eos != 0);
+    int32_t code = hb_sample_token(l, n, &s, ban, pk->u, ws);
+    if (pk->ras_repeat > 0 && code < codebook_size) {
+        int count = 0;
+        for (int i = 0; i < pk->nhist; i++) count += pk->hist[i] == code;
+        if (count >= pk->ras_repeat) code = hb_sample_plain(l, n, pk->temperature, ban, pk->u_ras, ws);
+    }
+    ban[bos] = 0;
+    ban[eos] = 0;
+    return code;
+}
+
 hb_status hb_sample_ws_init(hb_sample_ws *ws, int n, hb_error *err)
 {
     ws->n = n;

@@ -33,4 +33,28 @@ int hb_sample_token(const float *logits, int n, const hb_sampling *s, const uint
 int hb_sample_plain(const float *logits, int n, double temp, const uint8_t *banned, double u,
                     hb_sample_ws *ws);
 
+/* One audio codebook's draw, planned before the forward pass so that either the host or the
+ * device can make it (the same rule on both): a code fixed by the delay pattern, or a draw from
+ * the codebook's head output with the stream BOS (and, in exact mode, the stream EOS) banned,
+ * followed by repetition-aware resampling when the drawn content code appears ras_repeat times or
+ * more among hist (the codebook's latest content codes, newest first). */
+#define HB_PICK_HIST 32 /* the longest RAS window */
+typedef struct {
+    int32_t forced;      /* >= 0: this code, nothing drawn */
+    int32_t ban_eos;
+    int32_t top_k;       /* 0: off */
+    int32_t ras_repeat;  /* 0: no RAS */
+    float temperature;   /* <= 0: greedy */
+    float top_p;
+    int32_t nhist;
+    int32_t hist[HB_PICK_HIST];
+    int32_t pad_;
+    double u, u_ras;     /* the draw's and the RAS resample's uniforms */
+} hb_pick;
+
+/* The host's executor of a pick over one codebook's n = codebook_size + 2 head outputs (bos and
+ * eos are the stream codes); ban is n zeroed bytes of scratch, left zeroed. */
+int32_t hb_pick_sample(const float *logits, int n, const hb_pick *pk, int32_t bos, int32_t eos,
+                       int32_t codebook_size, uint8_t *ban, hb_sample_ws *ws);
+
 #endif

@@ -5,6 +5,9 @@
     weights within 1e-2; text prompts with text decode steps, mixed prompts with audio steps;
     unified and separate;
   - greedy codes over 100 frames identical between CUDA unified, CUDA separate and CPU;
+  - audio codes drawn on the device identical to the host's draws from the same head outputs,
+    for top-p + RAS, top-k, plain temperature and greedy, with EOS allowed (the clip may end),
+    unified, separate and with graphs;
   - compute-sanitizer memcheck clean on a forward pass of each topology (when the tool exists).
 usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER
 """
@@ -127,6 +130,26 @@ def main():
                       f"with graphs and CPU",
                       frames["cpu"] == frames["cuda unified"] == frames["cuda separate"] == frames["cuda graphs"]
                       and len(frames["cpu"]) == 100, str({k: (v if isinstance(v, str) else len(v)) for k, v in frames.items()}))
+        d = os.path.join(tmp, "small_f32")
+        for label, opts in (("top-p 0.95 + RAS", []), ("top-p 0.95 + RAS, exact", ["--exact"]), ("top-k 40, top-p 0.8", ["--top-k", "40", "--top-p", "0.8"]),
+                            ("temperature 1.3", ["--temperature", "1.3", "--top-p", "1", "--no-ras"]),
+                            ("greedy", ["--greedy"])):
+            got = {}
+            for name, args in (("host", ["--engine", os.path.join(d, "unified"), "--host-sampling"]),
+                               ("device", ["--engine", os.path.join(d, "unified")]),
+                               ("device separate", ["--text-engine", os.path.join(d, "text"), "--audio-engine",
+                                                    os.path.join(d, "audio")]),
+                               ("device graphs", ["--engine", os.path.join(d, "unified"), "--cuda-graphs"])):
+                rc, out, err = run([bench, "generate", *args, "--backend", "cuda", *opts, "--frames", "100",
+                                    "--prompt-length", "20", "--seed", "11"])
+                doc = json.loads(out) if rc == 0 else None
+                got[name] = (doc["frames"], doc["audio_draws"]) if doc else err
+            ok = all(not isinstance(v, str) for v in got.values())
+            ok = ok and got["host"][1] == "host" and all(got[k][1] == "device" for k in got if k != "host")
+            ok = ok and len({json.dumps(v[0]) for v in got.values()}) == 1 and len(got["host"][0]) > 0
+            res.check(f"small: audio codes drawn on the device = drawn on the host ({label}, "
+                      f"{len(got['host'][0]) if ok else '?'} frames)", ok,
+                      str({k: (v if isinstance(v, str) else (len(v[0]), v[1])) for k, v in got.items()}))
         cs = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
         if os.path.exists(cs):
             d = os.path.join(tmp, "tiny_f32")
@@ -139,6 +162,13 @@ def main():
                                     "cuda", *eng, sp, os.path.join(tmp, "ms.bin")])
                 res.check(f"compute-sanitizer memcheck clean ({topo})", rc == 0 and "ERROR SUMMARY: 0 errors" in out + err,
                           (out + err)[-1500:])
+            for tool in ("memcheck", "racecheck", "synccheck"):
+                rc, out, err = run([cs, "--tool", tool, "--error-exitcode", "9", bench, "generate", "--engine",
+                                    os.path.join(d, "unified"), "--backend", "cuda", "--frames", "12",
+                                    "--prompt-length", "8"])
+                clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
+                res.check(f"compute-sanitizer {tool} clean on generation with device draws",
+                          rc == 0 and clean, (out + err)[-1500:])
         else:
             print("note: compute-sanitizer not found; memcheck not run")
     finally:

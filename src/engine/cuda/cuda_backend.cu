@@ -31,6 +31,13 @@ struct layer_ptrs {
 struct fwd_plan_key {
     size_t n;
     int cnt[2], want[2];
+    bool draw; // audio codes drawn on the device
+};
+
+// Where things lie in the pinned staging buffer: tokens and index lists going to the device,
+// head outputs (text, and audio unless drawn) and drawn codes coming back, picks going.
+struct stage_layout {
+    size_t idx, out, picks, codes, total;
 };
 
 struct hb_backend {
@@ -72,7 +79,24 @@ struct hb_backend {
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     dev_token *tok;
     int32_t *idx;
+    hb_pick *picks;          // a step's planned audio draws (max_batch x 8)
+    int32_t *codes;          // their outcome (max_batch x 16)
 };
+
+static size_t align16(size_t x) { return (x + 15) / 16 * 16; }
+
+static stage_layout layout_of(const hb_model_config *c, size_t n, const fwd_plan_key &pl)
+{
+    stage_layout s;
+    s.idx = align16(n * sizeof(hb_token));
+    s.out = align16(s.idx + 2 * n * 4);
+    size_t out = (size_t)pl.want[0] * c->vocab + (pl.draw ? 0 : (size_t)pl.want[1] * hb_audio_vocab(c));
+    s.picks = align16(s.out + out * 4);
+    size_t rows = pl.draw ? (size_t)pl.want[1] : 0;
+    s.codes = align16(s.picks + rows * HB_NUM_CODEBOOKS * sizeof(hb_pick));
+    s.total = s.codes + rows * 2 * HB_NUM_CODEBOOKS * 4;
+    return s;
+}
 
 static void dev_free(hb_backend *b, void *p, hb_mem_category cat, size_t bytes)
 {
@@ -93,6 +117,12 @@ static void free_workspace(hb_backend *b)
 static void drop_graphs(hb_backend *b);
 #define CUBLAS_WS_BYTES ((size_t)32 << 20)
 
+// device picks and codes of max_batch rows, one allocation
+static size_t draw_bytes(const hb_backend *b)
+{
+    return (size_t)b->max_batch * HB_NUM_CODEBOOKS * (sizeof(hb_pick) + 2 * 4);
+}
+
 static void cuda_destroy(hb_backend *b)
 {
     if (!b) return;
@@ -107,6 +137,7 @@ static void cuda_destroy(hb_backend *b)
     if (b->gemm.handle) cublasDestroy(b->gemm.handle);
     dev_free(b, b->cublas_ws, HB_MEM_WORKSPACE, CUBLAS_WS_BYTES);
     dev_free(b, b->qkv1, HB_MEM_WORKSPACE, b->qkv1_bytes);
+    dev_free(b, b->picks, HB_MEM_WORKSPACE, draw_bytes(b));
     dev_free(b, b->att_part, HB_MEM_WORKSPACE, (size_t)b->att_part_blocks * (b->c.head_dim + 2) * 4);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
@@ -269,6 +300,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         rc = dev_alloc(b, (void **)&b->att_part, (size_t)b->att_part_blocks * (cfg->head_dim + 2) * 4,
                        HB_MEM_WORKSPACE, "split attention runs", err);
     }
+    if (!rc) rc = dev_alloc(b, (void **)&b->picks, draw_bytes(b), HB_MEM_WORKSPACE, "device draws", err);
+    if (!rc) b->codes = (int32_t *)(b->picks + (size_t)max_batch * HB_NUM_CODEBOOKS);
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * sizeof(float);
     if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
     if (!rc) rc = dev_alloc(b, (void **)&b->vcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
@@ -343,14 +376,13 @@ typedef hb_backend::graph_entry graph_entry;
 static bool same_plan(const fwd_plan &a, const fwd_plan &b)
 {
     return a.n == b.n && a.cnt[0] == b.cnt[0] && a.cnt[1] == b.cnt[1] && a.want[0] == b.want[0] &&
-           a.want[1] == b.want[1];
+           a.want[1] == b.want[1] && a.draw == b.draw;
 }
 
 /* Pinned host staging: the tokens and index lists go to the device from here, and the head
  * outputs come back here, so the copies can be part of a CUDA graph. */
-static hb_status grow_pinned(hb_backend *b, size_t n, size_t logit_floats, hb_error *err)
+static hb_status grow_pinned(hb_backend *b, size_t need, hb_error *err)
 {
-    size_t need = n * sizeof(hb_token) + 2 * n * 4 + logit_floats * 4;
     if (need <= b->pinned_bytes) return HB_OK;
     if (b->pinned) {
         cudaFreeHost(b->pinned);
@@ -382,8 +414,12 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     size_t n = pl.n;
     int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, rows = hb_codebook_rows(c);
     char *stage = b->pinned;
+    stage_layout sl = layout_of(c, n, pl);
     CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
-    CUDA_TRY(cudaMemcpyAsync(b->idx, stage + n * sizeof(hb_token), 2 * n * 4, cudaMemcpyHostToDevice, s));
+    CUDA_TRY(cudaMemcpyAsync(b->idx, stage + sl.idx, 2 * n * 4, cudaMemcpyHostToDevice, s));
+    if (pl.draw)
+        CUDA_TRY(cudaMemcpyAsync(b->picks, stage + sl.picks, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick),
+                                 cudaMemcpyHostToDevice, s));
     const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
     hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
     float eps = (float)c->rms_eps;
@@ -437,7 +473,7 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     }
     // heads: each path's rows in one product; outputs to the pinned buffer
     size_t off = 0, out_off = 0;
-    float *hout = (float *)(stage + n * sizeof(hb_token) + 2 * n * 4);
+    float *hout = (float *)(stage + sl.out);
     for (int p = 0; p < 2; p++) {
         int cnt = pl.want[p];
         if (!cnt) continue;
@@ -447,20 +483,31 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
         off += (size_t)cnt;
         hb_cuda_rmsnorm_gather(b->x, idx, cnt, b->norm, b->h, H, eps, s);
         MATMUL(head, b->h, b->logits + out_off, cnt, N, H);
-        CUDA_TRY(cudaMemcpyAsync(hout + out_off, b->logits + out_off, (size_t)cnt * N * 4,
-                                 cudaMemcpyDeviceToHost, s));
+        if (p && pl.draw) {
+            hb_cuda_draw_codes(b->logits + out_off, cnt, hb_codebook_rows(c), b->picks, c->stream_bos,
+                               c->stream_eos, c->codebook_size, b->codes, s);
+            CUDA_TRY(cudaMemcpyAsync(stage + sl.codes, b->codes, (size_t)cnt * 2 * HB_NUM_CODEBOOKS * 4,
+                                     cudaMemcpyDeviceToHost, s));
+        } else {
+            CUDA_TRY(cudaMemcpyAsync(hout + out_off, b->logits + out_off, (size_t)cnt * N * 4,
+                                     cudaMemcpyDeviceToHost, s));
+        }
         out_off += (size_t)cnt * N;
     }
     return HB_OK;
 }
 
 static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
-                              float *audio_logits, hb_error *err)
+                              float *audio_logits, const hb_pick *picks, int32_t *codes,
+                              hb_error *err)
 {
     const hb_model_config *c = &b->c;
     CUDA_TRY(cudaSetDevice(b->device));
     int rows = hb_codebook_rows(c);
-    fwd_plan pl = {n, {0, 0}, {0, 0}};
+    fwd_plan pl = {n, {0, 0}, {0, 0}, picks != nullptr};
+    if (picks && (!codes || rows > HB_DEVICE_DRAW_MAX_ROWS))
+        return hb_fail(err, HB_ERR_INTERNAL, "device draws need a codes buffer and at most %d "
+                       "entries a codebook (%d here)", HB_DEVICE_DRAW_MAX_ROWS, rows);
     for (size_t i = 0; i < n; i++) {
         const hb_token *t = &tok[i];
         if (t->slot < 0 || t->slot >= b->max_batch || t->pos < 0 || t->pos >= b->max_seq)
@@ -478,21 +525,26 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
         if (t->logits) pl.want[t->audio ? 1 : 0]++;
     }
     for (int p = 0; p < 2; p++)
-        if (pl.want[p] && !(p ? (b->audio_head && audio_logits) : (b->text_head && text_logits)))
+        if (pl.want[p] && !(p ? (b->audio_head && (audio_logits || pl.draw)) : (b->text_head && text_logits)))
             return hb_fail(err, HB_ERR_INTERNAL, "%s logits requested without a %s head", p ? "audio" : "text",
                            p ? "audio" : "text");
+    if (pl.draw && pl.want[1] > b->max_batch)
+        return hb_fail(err, HB_ERR_INTERNAL, "%d audio rows to draw, more than the %d request slots",
+                       pl.want[1], b->max_batch);
     size_t logit_floats = (size_t)pl.want[0] * c->vocab + (size_t)pl.want[1] * hb_audio_vocab(c);
     size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
+    stage_layout sl = layout_of(c, n, pl);
     hb_status rc = grow_workspace(b, n, err);
     if (!rc) rc = grow_logits(b, logit_floats, err);
-    if (!rc) rc = grow_pinned(b, n, logit_floats, err);
+    if (!rc) rc = grow_pinned(b, sl.total, err);
     if (rc) return rc;
     if (b->ws_tokens != ws_before || b->logit_floats != lg_before || b->pinned_bytes != pin_before)
         drop_graphs(b); // captured graphs point at the old buffers
     // stage: tokens, then the per-path MLP index lists, then the head index lists
     char *stage = b->pinned;
     memcpy(stage, tok, n * sizeof(hb_token));
-    int32_t *ix = (int32_t *)(stage + n * sizeof(hb_token));
+    if (pl.draw) memcpy(stage + sl.picks, picks, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick));
+    int32_t *ix = (int32_t *)(stage + sl.idx);
     size_t k = 0;
     for (int p = 0; p < 2; p++)
         for (size_t i = 0; i < n; i++)
@@ -539,9 +591,11 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
     }
     CUDA_TRY(cudaStreamSynchronize(s));
     CUDA_TRY(cudaGetLastError());
-    const float *hout = (const float *)(stage + n * sizeof(hb_token) + 2 * n * 4);
+    const float *hout = (const float *)(stage + sl.out);
     if (pl.want[0]) memcpy(text_logits, hout, (size_t)pl.want[0] * c->vocab * 4);
-    if (pl.want[1])
+    if (pl.want[1] && pl.draw)
+        memcpy(codes, stage + sl.codes, (size_t)pl.want[1] * 2 * HB_NUM_CODEBOOKS * 4);
+    else if (pl.want[1])
         memcpy(audio_logits, hout + (size_t)pl.want[0] * c->vocab, (size_t)pl.want[1] * hb_audio_vocab(c) * 4);
     return HB_OK;
 }
@@ -600,5 +654,5 @@ static void cuda_graph_stats(const hb_backend *b, size_t *count, double *capture
 
 extern "C" const hb_backend_ops hb_cuda_backend = {
     "cuda", true, cuda_create, cuda_destroy, cuda_forward, cuda_kv_copy, cuda_device_used,
-    cuda_available, cuda_device_name, cuda_graph_stats,
+    cuda_available, cuda_device_name, true, cuda_graph_stats,
 };

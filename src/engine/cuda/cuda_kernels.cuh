@@ -66,6 +66,12 @@ void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float 
                        int kv_heads, int head_dim, int max_batch, int max_seq, int layer,
                        int max_pos, cudaStream_t s);
 
+// sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
+// picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first
+// non-finite entry of each codebook or -1). n at most HB_DEVICE_DRAW_MAX_ROWS.
+void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *picks, int bos,
+                        int eos, int codebook_size, int32_t *out, cudaStream_t s);
+
 // elementwise.cu
 void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s);
 void hb_cuda_scatter_add(float *x, const int32_t *idx, const float *rows, int n, int hidden,
