@@ -1,11 +1,14 @@
 // cuda_backend.cu - the CUDA backend: the same forward pass as the CPU backend on an NVIDIA GPU.
 //
 // Weights live on the device in their storage dtype (bf16, or fp32 for parity tests; norm
-// weights always fp32), in one allocation; the KV cache is one fp32 allocation of max_batch x
-// max_seq positions a layer; activations are fp32. A forward pass is a fixed sequence of kernels
-// on one stream (embed, then per layer: path norm, q/k/v products, RoPE + KV write, attention,
-// output product + residual, and per path: gather norm, gate/up products, SwiGLU, down product,
-// scatter-add; then the final norm and heads), and one copy of the head outputs back to the host.
+// weights always fp32), in one allocation; the KV cache holds max_batch x max_seq positions a
+// layer, bf16 entries with bf16 weights and fp32 with fp32 weights (the parity tests);
+// activations are fp32. A forward pass is a fixed sequence of kernels on one stream (embed, then
+// per layer: path norm, q/k/v products, RoPE + KV write, attention, output product + residual,
+// and per path: gather norm, gate/up products, SwiGLU, down product, scatter-add; then the final
+// norm and heads), launched so each may start while its predecessor finishes (programmatic
+// dependent launch), and one copy back to the host: the head outputs, or, when the engine plans
+// the audio draws (sampling.h), only the 8 codes a request drawn on the device (sample.cu).
 // Every device allocation is counted in the engine's allocator and cross-checked against
 // cudaMemGetInfo by the tests.
 #include <stdio.h>
@@ -22,6 +25,8 @@
             return hb_fail(err, HB_ERR_INTERNAL, "CUDA error at %s:%d: %s (%s)", __FILE__,      \
                            __LINE__, cudaGetErrorString(e_), #call);                           \
     } while (0)
+
+int hb_cuda_pdl = 1;
 
 struct layer_ptrs {
     const float *in_norm, *post_norm, *a_in_norm, *a_post_norm;
@@ -52,7 +57,9 @@ struct hb_backend {
     const void *embed, *audio_embed, *text_head, *audio_head;
     const float *norm;
     std::vector<layer_ptrs> layers;
-    float *inv_freq, *kcache, *vcache;
+    float *inv_freq;
+    char *kcache, *vcache;   // bf16 entries with bf16 weights, else fp32
+    bool kv_bf16;
     size_t kv_bytes;
     // workspace for ws_tokens tokens
     size_t ws_tokens, ws_bytes;
@@ -212,6 +219,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc && cublasSetWorkspace(b->gemm.handle, b->cublas_ws, CUBLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot give cuBLAS its workspace");
     b->use_graphs = o && o->cuda_graphs;
+    const char *pdl = getenv("HB_PDL"); /* for measuring what overlapped launches buy */
+    hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);
     size_t nt = hb_model_tensors(cfg, NULL);
     std::vector<hb_tensor_spec> specs(nt);
     hb_model_tensors(cfg, specs.data());
@@ -302,7 +311,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     }
     if (!rc) rc = dev_alloc(b, (void **)&b->picks, draw_bytes(b), HB_MEM_WORKSPACE, "device draws", err);
     if (!rc) b->codes = (int32_t *)(b->picks + (size_t)max_batch * HB_NUM_CODEBOOKS);
-    b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * sizeof(float);
+    b->kv_bf16 = b->bf16; /* bf16 weights: bf16 cache entries (half the bytes attention reads) */
+    b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * (b->kv_bf16 ? 2 : 4);
     if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
     if (!rc) rc = dev_alloc(b, (void **)&b->vcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
     if (!rc) {
@@ -438,8 +448,8 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
             MATMUL(L.wv, b->h, v, (int)n, KV, H);
         }
         hb_cuda_rope_kv(q, k, v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
-                        c->head_dim, b->kcache, b->vcache, b->max_batch, b->max_seq, l, s);
-        hb_cuda_attention(q, b->tok, (int)n, b->kcache, b->vcache, b->att, b->att_part,
+                        c->head_dim, b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, s);
+        hb_cuda_attention(q, b->tok, (int)n, b->kcache, b->vcache, b->kv_bf16, b->att, b->att_part,
                           hb_cuda_attention_splits((int)n, c->heads, b->max_seq - 1, b->sms,
                                                    b->att_part_blocks),
                           c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
@@ -606,10 +616,13 @@ static hb_status cuda_kv_copy(hb_backend *dst, const hb_backend *src, int slot, 
     if (p1 <= p0) return HB_OK;
     if (p0 < 0 || p1 > dst->max_seq || p1 > src->max_seq || slot >= dst->max_batch || slot >= src->max_batch)
         return hb_fail(err, HB_ERR_INTERNAL, "KV handoff range out of bounds");
-    size_t kvdim = (size_t)dst->c.kv_heads * dst->c.head_dim, cnt = (size_t)(p1 - p0) * kvdim * 4;
+    if (dst->kv_bf16 != src->kv_bf16)
+        return hb_fail(err, HB_ERR_INTERNAL, "KV handoff between caches of different entry types");
+    size_t esz = dst->kv_bf16 ? 2 : 4;
+    size_t kvdim = (size_t)dst->c.kv_heads * dst->c.head_dim, cnt = (size_t)(p1 - p0) * kvdim * esz;
     for (int l = 0; l < dst->c.layers; l++) {
-        size_t od = (((size_t)l * dst->max_batch + slot) * dst->max_seq + p0) * kvdim;
-        size_t os = (((size_t)l * src->max_batch + slot) * src->max_seq + p0) * kvdim;
+        size_t od = (((size_t)l * dst->max_batch + slot) * dst->max_seq + p0) * kvdim * esz;
+        size_t os = (((size_t)l * src->max_batch + slot) * src->max_seq + p0) * kvdim * esz;
         CUDA_TRY(cudaMemcpyAsync(dst->kcache + od, src->kcache + os, cnt, cudaMemcpyDeviceToDevice, dst->stream));
         CUDA_TRY(cudaMemcpyAsync(dst->vcache + od, src->vcache + os, cnt, cudaMemcpyDeviceToDevice, dst->stream));
     }

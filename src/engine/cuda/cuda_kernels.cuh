@@ -13,6 +13,39 @@ extern "C" {
 #include "../engine_internal.h"
 }
 
+// Programmatic dependent launch (sm_90): every kernel is launched so that it may start while its
+// predecessor in the stream is still running; it first waits (griddepcontrol.wait) for that
+// predecessor to complete and its writes to be visible, then lets its own successor launch
+// (launch_dependents), so launch latency and ramp-up overlap the predecessor's tail. (Prefetching
+// the GEMVs' weight rows into L2 before the wait was tried and measured slower: 2.7 -> 2.4 TB/s
+// for q/k/v on the H200.) Off (plain stream order) when hb_cuda_pdl is 0: HB_PDL=0 in the
+// environment when the backend is created.
+extern int hb_cuda_pdl;
+__device__ __forceinline__ void pdl_enter()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <typename... KArgs, typename... Args>
+static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             cudaStream_t s, Args &&...args)
+{
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = hb_cuda_pdl ? 1 : 0;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
+}
+
 // The token batch as the kernels see it (same layout as hb_token).
 struct dev_token {
     int32_t slot, pos, audio, text_id, codes[HB_NUM_CODEBOOKS], logits;
@@ -37,6 +70,21 @@ void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int
 void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
                       bool accumulate, cudaStream_t s);
 
+// One-token bf16 GEMV configurations (rows a warp, chunks in flight a lane, warps a block, the
+// streaming load hint), compared by bench/cuda_kernel_bench; the engine runs hb_gemv1_chosen(K):
+// on the H200 one row a warp with the hint for K = 3072 (2.7 / 2.3 / 3.5 TB/s for q/k/v, o and
+// gate/up), each row over 8 warps for K = 8192 (down_proj, 3.4 against 3.0 TB/s).
+struct hb_gemv_cfg {
+    int rows_per_warp, unroll, warps;
+    bool hint;
+    int split; // > 1: warps a row, each over a run of K (8 warps a block)
+};
+extern const hb_gemv_cfg hb_gemv1_cfgs[];
+extern const int hb_gemv1_ncfgs;
+static inline int hb_gemv1_chosen(int K) { return K >= 8192 ? 8 : 1; }
+void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
+                       cudaStream_t s);
+
 // The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and two
 // or more tokens (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
@@ -47,24 +95,26 @@ cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, co
                               float *y, int n, int N, int K, cudaStream_t s);
 
 // rope.cu: rotates q and k of each token at its position (half-split layout) and stores k, v
-// in the slot's cache.
+// in the slot's cache (bf16 entries when kv_bf16, else fp32).
 void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, int n,
-                     const float *inv_freq, int heads, int kv_heads, int head_dim, float *kcache,
-                     float *vcache, int max_batch, int max_seq, int layer, cudaStream_t s);
+                     const float *inv_freq, int heads, int kv_heads, int head_dim, void *kcache,
+                     void *vcache, bool kv_bf16, int max_batch, int max_seq, int layer,
+                     cudaStream_t s);
 
-// Grouped-query attention of each token over positions 0..pos of its slot. With splits > 1
-// the positions are cut into that many runs, each written to split_part ((head_dim + 2) floats
-// a run: the value sum, the score maximum, the exp-sum) and then combined into out.
+// Grouped-query attention of each token over positions 0..pos of its slot (cache entries bf16
+// when kv_bf16, else fp32). With splits > 1 the positions are cut into that many runs, each
+// written to split_part ((head_dim + 2) floats a run: the value sum, the score maximum, the
+// exp-sum) and then combined into out.
 #define ATT_MIN_RUN 32    // no run shorter than this many positions
 #define ATT_MAX_SPLITS 16 // no more runs than this
-// How many runs for n tokens: enough for about two blocks an SM when n x heads is fewer blocks
-// than the GPU has SMs, 2 when it is fewer than twice as many, else 1; part_blocks is how many
+// How many runs for n tokens: enough for about one block an SM when n x heads is fewer blocks
+// than the GPU has SMs, 2 when it is fewer than twice as many, else 1; part_runs is how many
 // runs split_part holds (4 x SMs is always enough).
-int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_blocks);
-void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
-                       const float *vcache, float *out, float *split_part, int splits, int heads,
-                       int kv_heads, int head_dim, int max_batch, int max_seq, int layer,
-                       int max_pos, cudaStream_t s);
+int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_runs);
+void hb_cuda_attention(const float *q, const dev_token *tok, int n, const void *kcache,
+                       const void *vcache, bool kv_bf16, float *out, float *split_part,
+                       int splits, int heads, int kv_heads, int head_dim, int max_batch,
+                       int max_seq, int layer, int max_pos, cudaStream_t s);
 
 // sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
 // picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first

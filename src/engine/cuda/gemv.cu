@@ -3,13 +3,15 @@
 // Decode is bound by reading W, so each weight row is read once for up to 8 tokens: one warp
 // per output row, 16-byte loads (8 bf16 or 4 fp32 weights a lane), the tokens' x rows read
 // through L1/L2 (they are small and every warp shares them), fp32 accumulators per token, a warp
-// shuffle reduction. More than 8 tokens (prefill) run in groups of 8; with bf16 weights, two or
-// more tokens go to cuBLAS instead (activations rounded to bf16, tensor cores, fp32 output).
+// shuffle reduction. One token with bf16 weights runs the configuration bench/cuda_kernel_bench
+// measured fastest for its K (hb_gemv1_chosen): the weights streamed past L1 with an L2
+// prefetch hint, and for long rows (K = 8192) each row cut over 8 warps. More than 8 tokens
+// (prefill) run in groups of 8; with bf16 weights, two or more tokens go to cuBLAS instead
+// (activations rounded to bf16, tensor cores, fp32 output).
 #include "cuda_kernels.cuh"
 
 #define ROWS_PER_BLOCK 8
 
-#define UNROLL 4
 
 // The epilogue of both kernels: each token's warp sum into y[t][row] (lane 0), or added to it
 // when acc_out (the residual add fused in: y += W x).
@@ -29,53 +31,169 @@ __device__ __forceinline__ void store_rows(const float *acc, int nt, int lane, f
     }
 }
 
-template <int NT>
+// 16 bytes of weights; HINT: through the non-coherent path without allocating in L1 and with a
+// 256-byte L2 prefetch (the weights are streamed once a step, nothing else reads them)
+template <bool HINT> __device__ __forceinline__ uint4 load_w16(const uint4 *p)
+{
+    if (!HINT) return __ldg(p);
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+// RPW rows a warp (their loads all in flight together, each x chunk read once for all of them),
+// UNROLL chunks of 8 weights a lane per row before any is used.
+template <int NT, int RPW, int UNROLL, bool HINT>
 __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
                                  float *__restrict__ y, int N, int K, int nt, bool acc_out)
 {
-    int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-    if (row >= N) return;
-    const uint4 *wr = (const uint4 *)(w + (size_t)row * K);
+    int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * RPW, lane = threadIdx.x & 31;
+    if (row0 >= N) return;
+    pdl_enter();
     int chunks = K / 8;
-    float acc[NT];
+    float acc[RPW][NT];
 #pragma unroll
-    for (int t = 0; t < NT; t++) acc[t] = 0;
+    for (int r = 0; r < RPW; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[r][t] = 0;
     for (int c0 = lane; c0 < chunks; c0 += 32 * UNROLL) {
-        uint4 raw[UNROLL]; /* issue every load of the group before using any: bytes in flight */
+        uint4 raw[RPW][UNROLL]; /* issue every load of the group before using any */
 #pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-            int c = c0 + u * 32;
-            raw[u] = c < chunks ? __ldg(wr + c) : make_uint4(0, 0, 0, 0);
-        }
+        for (int r = 0; r < RPW; r++)
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++) {
+                int c = c0 + u * 32;
+                raw[r][u] = c < chunks && row0 + r < N
+                                ? load_w16<HINT>((const uint4 *)(w + (size_t)(row0 + r) * K) + c)
+                                : make_uint4(0, 0, 0, 0);
+            }
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
             int c = c0 + u * 32;
             if (c >= chunks) break;
-            const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw[u];
-            float wf[8];
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                float2 f = __bfloat1622float2(p2[j]);
-                wf[2 * j] = f.x;
-                wf[2 * j + 1] = f.y;
-            }
 #pragma unroll
             for (int t = 0; t < NT; t++) {
                 if (t >= nt) break;
                 const float4 *xv = (const float4 *)(x + (size_t)t * K) + 2 * c;
                 float4 a = xv[0], b = xv[1];
-                acc[t] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x +
-                          wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+#pragma unroll
+                for (int r = 0; r < RPW; r++) {
+                    const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw[r][u];
+                    float2 f0 = __bfloat1622float2(p2[0]), f1 = __bfloat1622float2(p2[1]),
+                           f2 = __bfloat1622float2(p2[2]), f3 = __bfloat1622float2(p2[3]);
+                    acc[r][t] += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x +
+                                 f2.y * b.y + f3.x * b.z + f3.y * b.w;
+                }
             }
         }
     }
-    store_rows<NT>(acc, nt, lane, y, N, row, acc_out);
+#pragma unroll
+    for (int r = 0; r < RPW; r++)
+        if (row0 + r < N) store_rows<NT>(acc[r], nt, lane, y, N, row0 + r, acc_out);
+}
+
+// One token, each row cut along K into WPR runs, one warp a run (8 warps a block: 8 / WPR rows),
+// so every warp has few chunks and issues them all at once; the runs meet in shared memory.
+template <int WPR, int UNROLL, bool HINT>
+__global__ void gemv1_splitk_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
+                                    float *__restrict__ y, int N, int K, bool acc_out)
+{
+    __shared__ float partial[8];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int row = blockIdx.x * (8 / WPR) + warp / WPR, run = warp % WPR;
+    int chunks = K / 8, per = (chunks + WPR - 1) / WPR, lo = run * per, hi = min(chunks, lo + per);
+    pdl_enter();
+    float acc = 0;
+    if (row < N) {
+        const uint4 *wr = (const uint4 *)(w + (size_t)row * K);
+        for (int c0 = lo + lane; c0 < hi; c0 += 32 * UNROLL) {
+            uint4 raw[UNROLL];
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++) {
+                int c = c0 + u * 32;
+                raw[u] = c < hi ? load_w16<HINT>(wr + c) : make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int u = 0; u < UNROLL; u++) {
+                int c = c0 + u * 32;
+                if (c >= hi) break;
+                const float4 *xv = (const float4 *)x + 2 * c;
+                float4 a = xv[0], b = xv[1];
+                const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw[u];
+                float2 f0 = __bfloat1622float2(p2[0]), f1 = __bfloat1622float2(p2[1]),
+                       f2 = __bfloat1622float2(p2[2]), f3 = __bfloat1622float2(p2[3]);
+                acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y +
+                       f3.x * b.z + f3.y * b.w;
+            }
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) partial[warp] = acc;
+    __syncthreads();
+    if (run == 0 && lane == 0 && row < N) {
+        float v = 0;
+        for (int r = 0; r < WPR; r++) v += partial[warp + r];
+        y[row] = acc_out ? y[row] + v : v;
+    }
+}
+
+// The one-token configurations the benchmark compares (bench/cuda_kernel_bench, HB_GEMV_SWEEP);
+// the engine runs hb_gemv1_chosen(K).
+template <int RPW, int UNROLL, bool HINT>
+static void launch1(const __nv_bfloat16 *w, const float *x, float *y, int N, int K, bool acc,
+                    int warps, cudaStream_t s)
+{
+    int rows_per_block = warps * RPW;
+    hb_launch(gemv_bf16_kernel<1, RPW, UNROLL, HINT>, (N + rows_per_block - 1) / rows_per_block,
+              32 * warps, 0, s, w, x, y, N, K, 1, acc);
+}
+
+template <int WPR, int UNROLL>
+static void launch_splitk(const __nv_bfloat16 *w, const float *x, float *y, int N, int K, bool acc,
+                          cudaStream_t s)
+{
+    int rows_per_block = 8 / WPR;
+    hb_launch(gemv1_splitk_kernel<WPR, UNROLL, true>, (N + rows_per_block - 1) / rows_per_block,
+              256, 0, s, w, x, y, N, K, acc);
+}
+
+const hb_gemv_cfg hb_gemv1_cfgs[] = {
+    {1, 4, 8, false, 1}, {1, 4, 8, true, 1}, {2, 4, 8, true, 1}, {4, 2, 8, true, 1},
+    {2, 4, 4, true, 1},  {1, 4, 8, true, 2}, {1, 4, 8, true, 4}, {1, 2, 8, true, 4},
+    {1, 2, 8, true, 8},  {1, 1, 8, true, 8},
+};
+const int hb_gemv1_ncfgs = (int)(sizeof hb_gemv1_cfgs / sizeof hb_gemv1_cfgs[0]);
+
+void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
+                       cudaStream_t s)
+{
+    const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
+    const hb_gemv_cfg c = hb_gemv1_cfgs[i];
+#define CFG(R, U, H)                                                                            \
+    if (c.split == 1 && c.rows_per_warp == R && c.unroll == U && c.hint == H)                 \
+        return launch1<R, U, H>(wb, x, y, N, K, acc, c.warps, s)
+#define SPLIT(W, U) \
+    if (c.split == W && c.unroll == U) return launch_splitk<W, U>(wb, x, y, N, K, acc, s)
+    CFG(1, 4, false);
+    CFG(1, 4, true);
+    CFG(2, 4, true);
+    CFG(4, 2, true);
+    SPLIT(2, 4);
+    SPLIT(4, 4);
+    SPLIT(4, 2);
+    SPLIT(8, 2);
+    SPLIT(8, 1);
+#undef CFG
+#undef SPLIT
 }
 
 template <int NT>
 __global__ void gemv_f32_kernel(const float *__restrict__ w, const float *__restrict__ x,
                                 float *__restrict__ y, int N, int K, int nt, bool acc_out)
 {
+    pdl_enter();
     int row = blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (row >= N) return;
     const float4 *wr = (const float4 *)(w + (size_t)row * K);
@@ -104,12 +222,13 @@ void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n,
         float *yt = y + (size_t)t0 * N;
         if (bf16) {
             const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
-            if (nt == 1) gemv_bf16_kernel<1><<<grid, block, 0, s>>>(wb, xt, yt, N, K, nt, accumulate);
-            else gemv_bf16_kernel<8><<<grid, block, 0, s>>>(wb, xt, yt, N, K, nt, accumulate);
+            if (nt == 1) hb_cuda_gemv1_cfg(hb_gemv1_chosen(K), wb, xt, yt, N, K, accumulate, s);
+            else hb_launch(gemv_bf16_kernel<8, 1, 4, false>, grid, block, 0, s, wb, xt, yt, N, K, nt,
+                           accumulate);
         } else {
             const float *wf = (const float *)w;
-            if (nt == 1) gemv_f32_kernel<1><<<grid, block, 0, s>>>(wf, xt, yt, N, K, nt, accumulate);
-            else gemv_f32_kernel<8><<<grid, block, 0, s>>>(wf, xt, yt, N, K, nt, accumulate);
+            if (nt == 1) hb_launch(gemv_f32_kernel<1>, grid, block, 0, s, wf, xt, yt, N, K, nt, accumulate);
+            else hb_launch(gemv_f32_kernel<8>, grid, block, 0, s, wf, xt, yt, N, K, nt, accumulate);
         }
     }
 }
@@ -122,6 +241,7 @@ void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int
 
 __global__ void to_bf16_kernel(const float *x, __nv_bfloat16 *y, size_t n)
 {
+    pdl_enter();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         y[i] = __float2bfloat16(x[i]);
 }
@@ -135,7 +255,7 @@ cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, co
     }
     size_t elems = (size_t)n * K;
     int blocks = (int)((elems + 255) / 256 < 8192 ? (elems + 255) / 256 : 8192);
-    to_bf16_kernel<<<blocks, 256, 0, s>>>(x, g->xb, elems);
+    hb_launch(to_bf16_kernel, blocks, 256, 0, s, x, g->xb, elems);
     const float one = 1.f, zero = 0.f;
     cublasSetStream(g->handle, s);
     // row-major y[n][N] = x[n][K] W[N][K]^T is column-major Y (N x n) = W^T(N x K) X(K x n)

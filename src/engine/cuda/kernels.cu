@@ -30,6 +30,7 @@ __device__ __forceinline__ float block_sum(float v, float *red)
 __global__ void embed_kernel(const dev_token *tok, const void *embed, const void *audio_embed,
                              bool bf16, int hidden, int rows, float *x)
 {
+    pdl_enter();
     const dev_token t = tok[blockIdx.x];
     float *xi = x + (size_t)blockIdx.x * hidden;
     for (int d = threadIdx.x; d < hidden; d += blockDim.x) {
@@ -47,13 +48,14 @@ __global__ void embed_kernel(const dev_token *tok, const void *embed, const void
 void hb_cuda_embed(const dev_token *tok, int n, const void *embed, const void *audio_embed,
                    bool bf16, int hidden, int rows, float *x, cudaStream_t s)
 {
-    embed_kernel<<<n, 256, 0, s>>>(tok, embed, audio_embed, bf16, hidden, rows, x);
+    hb_launch(embed_kernel, n, 256, 0, s, tok, embed, audio_embed, bf16, hidden, rows, x);
 }
 
 __global__ void rmsnorm_kernel(const float *x, const dev_token *tok, const int32_t *idx,
                                const float *w_text, const float *w_audio, float *out, int hidden,
                                float eps)
 {
+    pdl_enter();
     __shared__ float red[32];
     int row = idx ? idx[blockIdx.x] : blockIdx.x;
     const float *xr = x + (size_t)row * hidden;
@@ -69,13 +71,13 @@ __global__ void rmsnorm_kernel(const float *x, const dev_token *tok, const int32
 void hb_cuda_rmsnorm_path(const float *x, const dev_token *tok, int n, const float *w_text,
                           const float *w_audio, float *out, int hidden, float eps, cudaStream_t s)
 {
-    rmsnorm_kernel<<<n, 256, 0, s>>>(x, tok, nullptr, w_text, w_audio, out, hidden, eps);
+    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, tok, nullptr, w_text, w_audio, out, hidden, eps);
 }
 
 void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const float *w, float *out,
                             int hidden, float eps, cudaStream_t s)
 {
-    rmsnorm_kernel<<<n, 256, 0, s>>>(x, nullptr, idx, w, w, out, hidden, eps);
+    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, nullptr, idx, w, w, out, hidden, eps);
 }
 
 __device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int max_batch,
@@ -84,10 +86,24 @@ __device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int ma
     return (((size_t)layer * max_batch + slot) * max_seq + pos) * kvdim;
 }
 
+// KV cache entries: fp32 (with fp32 weights, for the parity tests) or bf16 (with bf16 weights)
+__device__ __forceinline__ void store_kv(float *p, float v) { *p = v; }
+__device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) { *p = __float2bfloat16(v); }
+__device__ __forceinline__ float4 load4(const float *p) { return *(const float4 *)p; }
+__device__ __forceinline__ float4 load4(const __nv_bfloat16 *p)
+{
+    uint2 raw = *(const uint2 *)p;
+    float2 a = __bfloat1622float2(*(const __nv_bfloat162 *)&raw.x);
+    float2 b = __bfloat1622float2(*(const __nv_bfloat162 *)&raw.y);
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+
+template <typename T>
 __global__ void rope_kv_kernel(float *q, float *k, const float *v, const dev_token *tok,
                                const float *inv_freq, int heads, int kv_heads, int hd,
-                               float *kcache, float *vcache, int max_batch, int max_seq, int layer)
+                               T *kcache, T *vcache, int max_batch, int max_seq, int layer)
 {
+    pdl_enter();
     const dev_token t = tok[blockIdx.x];
     int half = hd / 2, kvdim = kv_heads * hd;
     float *qi = q + (size_t)blockIdx.x * heads * hd, *ki = k + (size_t)blockIdx.x * kvdim;
@@ -104,20 +120,30 @@ __global__ void rope_kv_kernel(float *q, float *k, const float *v, const dev_tok
     __syncthreads();
     size_t off = cache_off(layer, t.slot, t.pos, max_batch, max_seq, kvdim);
     for (int d = threadIdx.x; d < kvdim; d += blockDim.x) {
-        kcache[off + d] = ki[d];
-        vcache[off + d] = vi[d];
+        store_kv(kcache + off + d, ki[d]);
+        store_kv(vcache + off + d, vi[d]);
     }
 }
 
 void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, int n,
-                     const float *inv_freq, int heads, int kv_heads, int head_dim, float *kcache,
-                     float *vcache, int max_batch, int max_seq, int layer, cudaStream_t s)
+                     const float *inv_freq, int heads, int kv_heads, int head_dim, void *kcache,
+                     void *vcache, bool kv_bf16, int max_batch, int max_seq, int layer,
+                     cudaStream_t s)
 {
-    rope_kv_kernel<<<n, 256, 0, s>>>(q, k, v, tok, inv_freq, heads, kv_heads, head_dim, kcache,
-                                     vcache, max_batch, max_seq, layer);
+    if (kv_bf16)
+        hb_launch(rope_kv_kernel<__nv_bfloat16>, n, 256, 0, s, q, k, v, tok, inv_freq, heads,
+                  kv_heads, head_dim, (__nv_bfloat16 *)kcache, (__nv_bfloat16 *)vcache, max_batch,
+                  max_seq, layer);
+    else
+        hb_launch(rope_kv_kernel<float>, n, 256, 0, s, q, k, v, tok, inv_freq, heads, kv_heads,
+                  head_dim, (float *)kcache, (float *)vcache, max_batch, max_seq, layer);
 }
 
-// One block per (token, head, split), 8 warps. Scores: a warp per position, each lane 4
+// One block per (token, query head, split), 8 warps. (A block per KV head serving its query
+// heads together, one pass with an online softmax, measured slower on the H200: 20 vs 15 us at
+// batch 1 and 224 vs 155 us at batch 64 with bf16 entries, its warps waiting on each position's
+// reductions; the query heads of a group run at once here and share the K/V rows through L2.)
+// Scores: a warp per position, each lane 4
 // elements of the head (float4), a shuffle reduction; kept in shared memory. Values: each warp
 // sums its share of the positions, each lane 4 dimensions (float4), so the loads of different
 // positions are independent and overlap; the 8 partial sums are added through shared memory.
@@ -126,10 +152,12 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
 // writes its unnormalised value sum with its score maximum m and exp-sum l, and
 // attention_combine adds the runs: o = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 #define ATT_WARPS 8
-__global__ void attention_kernel(const float *q, const dev_token *tok, const float *kcache,
-                                 const float *vcache, float *out, float *split_part, int heads,
+template <typename T>
+__global__ void attention_kernel(const float *q, const dev_token *tok, const T *kcache,
+                                 const T *vcache, float *out, float *split_part, int heads,
                                  int kv_heads, int hd, int max_batch, int max_seq, int layer)
 {
+    pdl_enter();
     extern __shared__ float smem[];
     __shared__ float red[32];
     const dev_token t = tok[blockIdx.x];
@@ -146,8 +174,8 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
     float *part = smem;                       // [ATT_WARPS][hd] partial value sums
     float *sc = smem + ATT_WARPS * hd;        // [npos] scores
     const float *qh = q + ((size_t)blockIdx.x * heads + h) * hd;
-    const float *kb = kcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
-    const float *vb = vcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
+    const T *kb = kcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
+    const T *vb = vcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
     float scale = rsqrtf((float)hd);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     /* four positions per warp at a time: their loads are all issued before any reduction */
@@ -158,7 +186,7 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
 #pragma unroll
             for (int u = 0; u < 4; u++) {
                 int p = p0 + u * ATT_WARPS;
-                b[u] = p < npos ? *(const float4 *)(kb + (size_t)p * kvdim + i) : make_float4(0, 0, 0, 0);
+                b[u] = p < npos ? load4(kb + (size_t)p * kvdim + i) : make_float4(0, 0, 0, 0);
             }
 #pragma unroll
             for (int u = 0; u < 4; u++) s[u] += a.x * b[u].x + a.y * b[u].y + a.z * b[u].z + a.w * b[u].w;
@@ -192,7 +220,7 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
 #pragma unroll 4
         for (int p = warp; p < npos; p += ATT_WARPS) {
             float w = sc[p];
-            float4 v = *(const float4 *)(vb + (size_t)p * kvdim + i);
+            float4 v = load4(vb + (size_t)p * kvdim + i);
             acc.x += w * v.x;
             acc.y += w * v.y;
             acc.z += w * v.z;
@@ -223,6 +251,7 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const flo
 // One block per (token, head), a thread per dimension: the runs of the split kernel, in order.
 __global__ void attention_combine_kernel(const float *split_part, float *out, int nz, int hd)
 {
+    pdl_enter();
     const float *pp = split_part + (size_t)blockIdx.x * nz * (hd + 2);
     float M = -INFINITY;
     for (int z = 0; z < nz; z++) M = fmaxf(M, pp[z * (hd + 2) + hd]);
@@ -236,38 +265,45 @@ __global__ void attention_combine_kernel(const float *split_part, float *out, in
     }
 }
 
-int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_blocks)
+int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_runs)
 {
     int blocks = n * heads;
     if (blocks <= 0 || blocks >= 2 * sms) return 1;
-    /* about two blocks an SM; between one and two blocks an SM already, two runs (the sweep of
-     * bench/cuda_kernel_bench: batch 8 x 24 heads on 132 SMs, 34 -> 26 us) */
-    int nz = blocks >= sms ? 2 : (2 * sms + blocks - 1) / blocks;
+    /* about one block an SM; between one and two blocks an SM already, two runs (the sweep of
+     * bench/cuda_kernel_bench with bf16 entries on the H200: batch 1, 24 blocks: 19.2 / 13.0 /
+     * 12.8 / 14.2 / 14.0 us in 1 / 4 / 8 / 11 / 16 runs; batch 8: 22.0 / 19.4 us in 1 / 2) */
+    int nz = blocks >= sms ? 2 : (sms + blocks - 1) / blocks;
     int by_len = (max_pos + 1 + ATT_MIN_RUN - 1) / ATT_MIN_RUN; // runs of >= ATT_MIN_RUN positions
     if (nz > by_len) nz = by_len;
     if (nz > ATT_MAX_SPLITS) nz = ATT_MAX_SPLITS;
-    if ((size_t)nz * blocks > (size_t)part_blocks) nz = part_blocks / blocks;
+    if ((size_t)nz * blocks > (size_t)part_runs) nz = part_runs / blocks;
     return nz < 2 ? 1 : nz;
 }
 
-void hb_cuda_attention(const float *q, const dev_token *tok, int n, const float *kcache,
-                       const float *vcache, float *out, float *split_part, int splits, int heads,
-                       int kv_heads, int head_dim, int max_batch, int max_seq, int layer,
-                       int max_pos, cudaStream_t s)
+void hb_cuda_attention(const float *q, const dev_token *tok, int n, const void *kcache,
+                       const void *vcache, bool kv_bf16, float *out, float *split_part,
+                       int splits, int heads, int kv_heads, int head_dim, int max_batch,
+                       int max_seq, int layer, int max_pos, cudaStream_t s)
 {
     dim3 grid(n, heads, splits);
     int run = splits > 1 ? (max_pos + 1 + splits - 1) / splits : max_pos + 1;
     size_t smem = ((size_t)ATT_WARPS * head_dim + (size_t)run + 32) * sizeof(float);
-    attention_kernel<<<grid, 32 * ATT_WARPS, smem, s>>>(q, tok, kcache, vcache, out, split_part,
-                                                        heads, kv_heads, head_dim, max_batch,
-                                                        max_seq, layer);
+    if (kv_bf16)
+        hb_launch(attention_kernel<__nv_bfloat16>, grid, 32 * ATT_WARPS, smem, s, q, tok,
+                  (const __nv_bfloat16 *)kcache, (const __nv_bfloat16 *)vcache, out, split_part,
+                  heads, kv_heads, head_dim, max_batch, max_seq, layer);
+    else
+        hb_launch(attention_kernel<float>, grid, 32 * ATT_WARPS, smem, s, q, tok,
+                  (const float *)kcache, (const float *)vcache, out, split_part, heads, kv_heads,
+                  head_dim, max_batch, max_seq, layer);
     if (splits > 1)
-        attention_combine_kernel<<<n * heads, head_dim < 1024 ? head_dim : 1024, 0, s>>>(
-            split_part, out, splits, head_dim);
+        hb_launch(attention_combine_kernel, n * heads, head_dim < 1024 ? head_dim : 1024, 0, s,
+                  split_part, out, splits, head_dim);
 }
 
 __global__ void add_kernel(float *x, const float *y, size_t n)
 {
+    pdl_enter();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         x[i] += y[i];
 }
@@ -275,11 +311,12 @@ __global__ void add_kernel(float *x, const float *y, size_t n)
 void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s)
 {
     int blocks = (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
-    add_kernel<<<blocks, 256, 0, s>>>(x, y, n);
+    hb_launch(add_kernel, blocks, 256, 0, s, x, y, n);
 }
 
 __global__ void scatter_add_kernel(float *x, const int32_t *idx, const float *rows, int hidden)
 {
+    pdl_enter();
     float *xr = x + (size_t)idx[blockIdx.x] * hidden;
     const float *r = rows + (size_t)blockIdx.x * hidden;
     for (int d = threadIdx.x; d < hidden; d += blockDim.x) xr[d] += r[d];
@@ -288,11 +325,12 @@ __global__ void scatter_add_kernel(float *x, const int32_t *idx, const float *ro
 void hb_cuda_scatter_add(float *x, const int32_t *idx, const float *rows, int n, int hidden,
                          cudaStream_t s)
 {
-    scatter_add_kernel<<<n, 256, 0, s>>>(x, idx, rows, hidden);
+    hb_launch(scatter_add_kernel, n, 256, 0, s, x, idx, rows, hidden);
 }
 
 __global__ void swiglu_kernel(const float *g, const float *u, float *out, size_t n)
 {
+    pdl_enter();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float a = g[i];
         out[i] = a / (1.f + __expf(-a)) * u[i];
@@ -302,5 +340,5 @@ __global__ void swiglu_kernel(const float *g, const float *u, float *out, size_t
 void hb_cuda_swiglu(const float *g, const float *u, float *out, size_t n, cudaStream_t s)
 {
     int blocks = (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
-    swiglu_kernel<<<blocks, 256, 0, s>>>(g, u, out, n);
+    hb_launch(swiglu_kernel, blocks, 256, 0, s, g, u, out, n);
 }

@@ -199,6 +199,7 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
 __global__ void draw_codes_kernel(const float *logits, int n, int P, const hb_pick *picks, int bos,
                                   int eos, int codebook_size, int32_t *out)
 {
+    pdl_enter();
     extern __shared__ uint64_t smem[];
     uint64_t *keys = smem;
     double *w = (double *)(smem + P);
@@ -235,6 +236,6 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
 {
     int P = 64;
     while (P < n) P <<= 1;
-    draw_codes_kernel<<<nrows * HB_NUM_CODEBOOKS, P / 2, (size_t)P * 16, s>>>(
-        logits, n, P, picks, bos, eos, codebook_size, out);
+    hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, P / 2, (size_t)P * 16, s, logits, n, P,
+              picks, bos, eos, codebook_size, out);
 }
