@@ -39,13 +39,14 @@ struct att_ctx {
     dev_token *tok;
     int n, splits;
     bool bf16; // cache entries
+    int sms;
 };
 
 static void run_att(void *p)
 {
     att_ctx *a = (att_ctx *)p;
-    hb_cuda_attention(a->q, a->tok, a->n, a->k, a->v, a->bf16, a->out, a->part, a->splits, 24, 8,
-                      128, ATT_BATCH, 1024, 0, 1023, 0);
+    hb_cuda_attention(a->q, 24 * 128, a->tok, a->n, a->k, a->v, a->bf16, a->out, nullptr, a->part, a->splits, 24, 8,
+                      128, ATT_BATCH, 1024, 0, 1023, a->sms, 0);
 }
 
 struct norm_ctx {
@@ -154,33 +155,42 @@ int main(int argc, char **argv)
             if (c == hb_gemv1_chosen(m.K)) total += ms * m.per_step;
         }
     }
-    /* attention as the engine runs it (its split policy), fp32 and bf16 cache entries, batch
-     * 1, 8 and 64; bytes: each token's K and V rows (the three query heads of a KV head read
-     * them in turn, mostly from L2) */
+    /* attention with the engine's split policy, both kernels (* the engine's choice), fp32 and
+     * bf16 cache entries, batch 1, 8, 32 and 64; bytes: each token's K and V rows (the per-head
+     * kernel's three query heads of a KV head read them in turn, mostly from L2) */
     float *part;
     int part_runs = 4 * p.multiProcessorCount;
     cudaMalloc((void **)&part, (size_t)part_runs * 130 * 4);
     float ams = 0;
-    for (int n : {1, 8, ATT_BATCH})
-        for (int bf : {0, 1}) {
-            int split = hb_cuda_attention_splits(n, 24, 1023, p.multiProcessorCount, part_runs);
-            double abytes = (double)n * 8 * (ctx + 1) * 128 * (bf ? 2 : 4) * 2;
-            att_ctx a = {q, k, v, o, part, dt, n, split, bf != 0};
-            float ms = time_ms(run_att, &a);
-            char name[64];
-            snprintf(name, sizeof name, "attention b%d %s, %d run%s", n, bf ? "bf16" : "fp32", split,
-                     split > 1 ? "s" : "");
-            printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ms,
-                   abytes / ms / 1e6, n == 1 ? 28 : 0, n == 1 ? ms * 28 : 0.0);
-            if (n == 1 && bf) ams = ms;
-        }
-    if (getenv("HB_ATT_SWEEP")) { /* runs against time, batch 1 and 8 (the policy's evidence) */
-        for (int n : {1, 8})
-            for (int splits : {1, 2, 4, 8, 11, 16}) {
-                if ((size_t)splits * n * 24 > (size_t)part_runs) continue;
-                att_ctx a = {q, k, v, o, part, dt, n, splits, true};
-                printf("attention sweep (bf16): batch %d, %2d runs: %.4f ms\n", n, splits, time_ms(run_att, &a));
+    int sms = p.multiProcessorCount;
+    for (int n : {1, 8, 32, ATT_BATCH})
+        for (const char *kern : {"head", "group"})
+            for (int bf : {0, 1}) {
+                int split = hb_cuda_attention_splits(n, 24, 1023, sms, part_runs);
+                bool chosen = hb_cuda_attention_grouped(n, 24, 8, 128, 1023, split, sms) == (kern[0] == 'g');
+                setenv("HB_ATT_KERNEL", kern, 1);
+                double abytes = (double)n * 8 * (ctx + 1) * 128 * (bf ? 2 : 4) * 2;
+                att_ctx a = {q, k, v, o, part, dt, n, split, bf != 0, sms};
+                float ms = time_ms(run_att, &a);
+                unsetenv("HB_ATT_KERNEL");
+                char name[80];
+                snprintf(name, sizeof name, "attention b%d %s %s, %d run%s%s", n, kern, bf ? "bf16" : "fp32",
+                         split, split > 1 ? "s" : "", chosen ? " *" : "");
+                printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ms,
+                       abytes / ms / 1e6, n == 1 ? 28 : 0, n == 1 ? ms * 28 : 0.0);
+                if (n == 1 && bf && chosen) ams = ms;
             }
+    if (getenv("HB_ATT_SWEEP")) { /* runs against time, batch 1 and 8 (the policy's evidence) */
+        for (const char *kern : {"head", "group"})
+            for (int n : {1, 8})
+                for (int splits : {1, 2, 4, 8, 11, 16}) {
+                    if ((size_t)splits * n * 24 > (size_t)part_runs) continue;
+                    setenv("HB_ATT_KERNEL", kern, 1);
+                    att_ctx a = {q, k, v, o, part, dt, n, splits, true, sms};
+                    printf("attention sweep (%s kernel, bf16): batch %d, %2d runs: %.4f ms\n", kern, n,
+                           splits, time_ms(run_att, &a));
+                    unsetenv("HB_ATT_KERNEL");
+                }
     }
     total += ams * 28;
     norm_ctx n = {x, nw, y, dt};

@@ -10,7 +10,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 prefix=${HB_DEPS_PREFIX:-/tmp/hb-deps}
 mkdir -p "$prefix"
-for f in .deb/*.deb; do dpkg -x "$f" "$prefix"; done
+# unpack once per set of packages (a stamp names them), so concurrent or repeated runs share it
+stamp="$prefix/.unpacked-$(ls .deb/*.deb | md5sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  for f in .deb/*.deb; do dpkg -x "$f" "$prefix"; done
+  touch "$stamp"
+fi
 lib="$prefix/usr/lib/x86_64-linux-gnu"
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$prefix"

@@ -23,8 +23,9 @@ import tempfile
 SKIP = 77
 
 
-def run(args, timeout=900):
-    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+def run(args, timeout=900, env=None):
+    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **env) if env else None)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -97,23 +98,27 @@ def main():
                 for kind in ("text", "mixed"):
                     sp = spec_file(tmp, cfg, rng, kind)
                     outs = {}
-                    for backend in ("cpu", "cuda"):
+                    # the CUDA attention has two kernels, chosen by batch size; these batches pick the
+                    # per-head one, HB_ATT_KERNEL=group makes them run the grouped one
+                    for backend, env in (("cpu", None), ("cuda", None), ("cuda", {"HB_ATT_KERNEL": "group"})):
+                        name = backend + (" (grouped attention)" if env else "")
                         op = os.path.join(tmp, f"out_{backend}.bin")
-                        rc, _, err = run([driver, "--backend", backend, *eng, sp, op])
+                        rc, _, err = run([driver, "--backend", backend, *eng, sp, op], env=env)
                         if rc != 0:
-                            res.check(f"{preset} {dtype} {topo} {kind}: driver on {backend}", False, err)
+                            res.check(f"{preset} {dtype} {topo} {kind}: driver on {name}", False, err)
                             break
-                        outs[backend] = floats(op)
-                    if len(outs) < 2:
+                        outs[name] = floats(op)
+                    if len(outs) < 3:
                         continue
-                    # the mixed case mixes text rows (prompt) and audio rows: compare the audio rows
-                    a, b = outs["cuda"], outs["cpu"]
-                    if kind == "mixed":
-                        skip = 13 * width["text"]
-                        a, b = a[skip:], b[skip:]
-                    e = rel_error(a, b, width[kind])
-                    res.check(f"{preset} {dtype} {topo} {kind}: CUDA logits within {tol:g} of CPU "
-                              f"(worst {e:.2g})", e <= tol and len(a) == len(b))
+                    for name in ("cuda", "cuda (grouped attention)"):
+                        # the mixed case mixes text rows (prompt) and audio rows: compare the audio rows
+                        a, b = outs[name], outs["cpu"]
+                        if kind == "mixed":
+                            skip = 13 * width["text"]
+                            a, b = a[skip:], b[skip:]
+                        e = rel_error(a, b, width[kind])
+                        res.check(f"{preset} {dtype} {topo} {kind}: {name} logits within {tol:g} of CPU "
+                                  f"(worst {e:.2g})", e <= tol and len(a) == len(b))
             if dtype != "f32":
                 continue
             frames = {}
@@ -122,14 +127,17 @@ def main():
                                ("cuda separate", ["--text-engine", os.path.join(d, "text"), "--audio-engine",
                                                   os.path.join(d, "audio"), "--backend", "cuda"]),
                                ("cuda graphs", ["--engine", os.path.join(d, "unified"), "--backend", "cuda",
-                                                "--cuda-graphs"])):
+                                                "--cuda-graphs"]),
+                               ("cuda grouped attention", ["--engine", os.path.join(d, "unified"), "--backend",
+                                                           "cuda"])):
                 rc, out, err = run([bench, "generate", *args, "--greedy", "--exact", "--frames", "100",
-                                    "--text-tokens", "4", "--prompt-length", "20", "--seed", "9"])
+                                    "--text-tokens", "4", "--prompt-length", "20", "--seed", "9"],
+                                   env={"HB_ATT_KERNEL": "group"} if "grouped" in name else None)
                 frames[name] = json.loads(out)["frames"] if rc == 0 else err
             res.check(f"{preset}: greedy 100 frames identical on CUDA unified, CUDA separate, CUDA "
-                      f"with graphs and CPU",
+                      f"with graphs, CUDA with the grouped attention kernel and CPU",
                       frames["cpu"] == frames["cuda unified"] == frames["cuda separate"] == frames["cuda graphs"]
-                      and len(frames["cpu"]) == 100, str({k: (v if isinstance(v, str) else len(v)) for k, v in frames.items()}))
+                      == frames["cuda grouped attention"] and len(frames["cpu"]) == 100, str({k: (v if isinstance(v, str) else len(v)) for k, v in frames.items()}))
         d = os.path.join(tmp, "small_f32")
         for label, opts in (("top-p 0.95 + RAS", []), ("top-p 0.95 + RAS, exact", ["--exact"]), ("top-k 40, top-p 0.8", ["--top-k", "40", "--top-p", "0.8"]),
                             ("temperature 1.3", ["--temperature", "1.3", "--top-p", "1", "--no-ras"]),
@@ -156,10 +164,12 @@ def main():
             with open(os.path.join(d, "unified", "config.json")) as f:
                 cfg = json.load(f)
             sp = spec_file(tmp, cfg, rng, "mixed")
-            for topo, eng in (("unified", ["--engine", os.path.join(d, "unified")]),
-                              ("separate", ["--pair", os.path.join(d, "text"), os.path.join(d, "audio")])):
+            for topo, eng, env in (("unified", ["--engine", os.path.join(d, "unified")], None),
+                                   ("unified, grouped attention", ["--engine", os.path.join(d, "unified")],
+                                    {"HB_ATT_KERNEL": "group"}),
+                                   ("separate", ["--pair", os.path.join(d, "text"), os.path.join(d, "audio")], None)):
                 rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", driver, "--backend",
-                                    "cuda", *eng, sp, os.path.join(tmp, "ms.bin")])
+                                    "cuda", *eng, sp, os.path.join(tmp, "ms.bin")], env=env)
                 res.check(f"compute-sanitizer memcheck clean ({topo})", rc == 0 and "ERROR SUMMARY: 0 errors" in out + err,
                           (out + err)[-1500:])
             for tool in ("memcheck", "racecheck", "synccheck"):

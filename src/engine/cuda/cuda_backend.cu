@@ -78,12 +78,14 @@ struct hb_backend {
     double capture_s;
     void *cublas_ws;
     bool fused1;             // one-token passes: q/k/v and gate/up each in one product
+    bool unfused_swiglu;     // HB_FUSE_SWIGLU=0: the SwiGLU as its own kernel (for measuring)
     float *qkv1, *gu1;       // their outputs (one token)
     size_t qkv1_bytes;
     int sms;                 // streaming multiprocessors of the device
     float *att_part;         // split attention runs, att_part_blocks of (head_dim + 2) floats
     int att_part_blocks;
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
+    __nv_bfloat16 *xa;       // batched passes: the next layer's normed input in bf16
     dev_token *tok;
     int32_t *idx;
     hb_pick *picks;          // a step's planned audio draws (max_batch x 8)
@@ -221,6 +223,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     b->use_graphs = o && o->cuda_graphs;
     const char *pdl = getenv("HB_PDL"); /* for measuring what overlapped launches buy */
     hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);
+    const char *fsw = getenv("HB_FUSE_SWIGLU");
+    b->unfused_swiglu = fsw && strcmp(fsw, "0") == 0;
     size_t nt = hb_model_tensors(cfg, NULL);
     std::vector<hb_tensor_spec> specs(nt);
     hb_model_tensors(cfg, specs.data());
@@ -338,12 +342,14 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     const hb_model_config *c = &b->c;
     size_t H = (size_t)c->hidden, Q = (size_t)c->heads * c->head_dim, KV = (size_t)c->kv_heads * c->head_dim;
     size_t I = (size_t)(c->intermediate > c->audio_intermediate ? c->intermediate : c->audio_intermediate);
-    size_t floats[] = {H, H, Q, KV, KV, Q, H, I, I, I};
+    /* q holds one q/k/v product's rows, g a [gate | up] product's */
+    size_t floats[] = {H, H, Q + 2 * KV, KV, KV, Q, H, 2 * I, I, I};
     size_t total = 0;
     for (size_t f : floats) total += (n * f * 4 + 255) / 256 * 256;
     size_t maxk = I > Q ? I : Q;
     maxk = maxk > H ? maxk : H;
     total += (n * maxk * 2 + 255) / 256 * 256; // bf16 activations for cuBLAS
+    total += (n * H * 2 + 255) / 256 * 256;    // bf16 layer inputs (batched passes)
     total += (n * sizeof(dev_token) + 2 * n * 4 + 255) / 256 * 256; // tokens + index lists
     char *p;
     hb_status rc = dev_alloc(b, (void **)&p, total, HB_MEM_WORKSPACE, "the workspace", err);
@@ -355,6 +361,8 @@ static hb_status grow_workspace(hb_backend *b, size_t n, hb_error *err)
     }
     b->gemm.xb = (__nv_bfloat16 *)p;
     p += (n * maxk * 2 + 255) / 256 * 256;
+    b->xa = (__nv_bfloat16 *)p;
+    p += (n * H * 2 + 255) / 256 * 256;
     b->tok = (dev_token *)p; /* then the index lists (MLP by path, heads by path) */
     b->idx = (int32_t *)(p + n * sizeof(dev_token));
     b->ws_tokens = n;
@@ -371,6 +379,12 @@ static hb_status grow_logits(hb_backend *b, size_t floats, hb_error *err)
     if (!rc) b->logit_floats = floats;
     return rc;
 }
+
+#define MATMUL_BF(w, xb, y, n, N, K)                                                            \
+    do {                                                                                        \
+        if (hb_cuda_matmul_bf16in(&b->gemm, w, xb, y, n, N, K, s) != CUBLAS_STATUS_SUCCESS)     \
+            return hb_fail(err, HB_ERR_INTERNAL, "cuBLAS failed at %s:%d", __FILE__, __LINE__); \
+    } while (0)
 
 #define MATMUL(w, x, y, n, N, K)                                                                \
     do {                                                                                        \
@@ -416,13 +430,125 @@ static void drop_graphs(hb_backend *b)
     b->graph_bytes = 0;
 }
 
+/* One layer token by token or with the generic products: one-token passes (GEMVs with the
+ * residual adds in their epilogues) and fp32-weight batches. */
+static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
+{
+    const hb_model_config *c = &b->c;
+    cudaStream_t s = b->stream;
+    size_t n = pl.n;
+    int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim;
+    float eps = (float)c->rms_eps;
+    const layer_ptrs &L = b->layers[(size_t)l];
+    hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
+                         L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
+    bool one = n == 1 && b->fused1;
+    float *q = b->q, *k = b->k, *v = b->v;
+    if (one) { /* one product for q, k and v; the residual add fused into o_proj */
+        q = b->qkv1, k = b->qkv1 + Q, v = b->qkv1 + Q + KV;
+        hb_cuda_gemv(L.wq, b->bf16, b->h, q, 1, Q + 2 * KV, H, s);
+    } else {
+        MATMUL(L.wq, b->h, q, (int)n, Q, H);
+        MATMUL(L.wk, b->h, k, (int)n, KV, H);
+        MATMUL(L.wv, b->h, v, (int)n, KV, H);
+    }
+    int qs = one ? Q + 2 * KV : Q, kvs = one ? Q + 2 * KV : KV; /* token strides */
+    hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
+                    c->head_dim, b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, s);
+    hb_cuda_attention(q, qs, b->tok, (int)n, b->kcache, b->vcache, b->kv_bf16, b->att, nullptr,
+                      b->att_part,
+                      hb_cuda_attention_splits((int)n, c->heads, b->max_seq - 1, b->sms,
+                                               b->att_part_blocks),
+                      c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
+                      b->max_seq - 1, b->sms, s);
+    if (one) {
+        hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
+    } else {
+        MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
+        hb_cuda_add(b->x, b->o, n * (size_t)H, s);
+    }
+    for (int p = 0; p < 2; p++) {
+        int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
+        const int32_t *idx = b->idx + (p ? pl.cnt[0] : 0); /* the path's rows, text then audio */
+        if (!cnt) continue;
+        hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
+        if (one) { /* gate and up in one product (with the SwiGLU, for bf16); the residual
+                    * add fused into down_proj */
+            if (b->bf16 && !b->unfused_swiglu) {
+                hb_cuda_gemv1_swiglu(p ? L.a_gate : L.gate, b->h, b->gu, I, H, s);
+            } else {
+                hb_cuda_gemv(p ? L.a_gate : L.gate, b->bf16, b->h, b->gu1, 1, 2 * I, H, s);
+                hb_cuda_swiglu(b->gu1, b->gu1 + I, b->gu, (size_t)I, s);
+            }
+            hb_cuda_gemv_acc(p ? L.a_down : L.down, b->bf16, b->gu, b->x, 1, H, I, true, s);
+            continue;
+        }
+        MATMUL(p ? L.a_gate : L.gate, b->h, b->g, cnt, I, H);
+        MATMUL(p ? L.a_up : L.up, b->h, b->u, cnt, I, H);
+        hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);
+        MATMUL(p ? L.a_down : L.down, b->gu, b->o, cnt, H, I);
+        hb_cuda_scatter_add(b->x, idx, b->o, cnt, H, s);
+    }
+    return HB_OK;
+}
+
+/* One layer of a batch with bf16 weights: cuBLAS products fed bf16 activations written by the
+ * kernels before them (no conversions), q/k/v and gate/up each one product, the residual adds
+ * fused into the norms that follow them (the MLP's input norm after o_proj; after down_proj,
+ * the next layer's input norm, which the first layer does alone). */
+static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
+{
+    const hb_model_config *c = &b->c;
+    cudaStream_t s = b->stream;
+    int n = (int)pl.n, H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim;
+    float eps = (float)c->rms_eps;
+    const layer_ptrs &L = b->layers[(size_t)l];
+    if (l == 0)
+        hb_cuda_rmsnorm_bf16(b->x, nullptr, false, b->tok, nullptr, n,
+                             L.in_norm ? L.in_norm : L.a_in_norm,
+                             L.a_in_norm ? L.a_in_norm : L.in_norm, b->xa, false, H, eps, s);
+    int QKV = Q + 2 * KV;
+    float *qkv = b->q; /* [n][Q + 2 KV] */
+    MATMUL_BF(L.wq, b->xa, qkv, n, QKV, H);
+    hb_cuda_rope_kv(qkv, qkv + Q, qkv + Q + KV, QKV, QKV, b->tok, n, b->inv_freq, c->heads,
+                    c->kv_heads, c->head_dim, b->kcache, b->vcache, b->kv_bf16, b->max_batch,
+                    b->max_seq, l, s);
+    hb_cuda_attention(qkv, QKV, b->tok, n, b->kcache, b->vcache, b->kv_bf16, nullptr, b->gemm.xb,
+                      b->att_part,
+                      hb_cuda_attention_splits(n, c->heads, b->max_seq - 1, b->sms, b->att_part_blocks),
+                      c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
+                      b->max_seq - 1, b->sms, s);
+    MATMUL_BF(L.wo, b->gemm.xb, b->o, n, H, Q);
+    for (int p = 0; p < 2; p++) {
+        int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
+        const int32_t *idx = b->idx + (p ? pl.cnt[0] : 0); /* the path's rows, text then audio */
+        if (!cnt) continue;
+        const float *post = p ? L.a_post_norm : L.post_norm;
+        /* x += o for this path's rows, and their norm (gathered) as the MLP input */
+        hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, b->gemm.xb, false,
+                             H, eps, s);
+        MATMUL_BF(p ? L.a_gate : L.gate, b->gemm.xb, b->g, cnt, 2 * I, H); /* [cnt][gate | up] */
+        hb_cuda_swiglu_rows_bf16(b->g, b->gemm.xb, cnt, I, s);
+        MATMUL_BF(p ? L.a_down : L.down, b->gemm.xb, b->g, cnt, H, I);
+        if (l + 1 < c->layers) { /* x += down for these rows, and the next layer's input norm */
+            const layer_ptrs &N = b->layers[(size_t)l + 1];
+            const float *w = p ? (N.a_in_norm ? N.a_in_norm : N.in_norm)
+                               : (N.in_norm ? N.in_norm : N.a_in_norm);
+            hb_cuda_rmsnorm_bf16(b->x, b->g, false, nullptr, idx, cnt, w, w, b->xa, true, H, eps, s);
+        } else {
+            hb_cuda_scatter_add(b->x, idx, b->g, cnt, H, s);
+        }
+    }
+    return HB_OK;
+}
+
 /* Every device operation of a forward pass, in stream order; capturable. */
 static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
 {
     const hb_model_config *c = &b->c;
     cudaStream_t s = b->stream;
     size_t n = pl.n;
-    int H = c->hidden, Q = c->heads * c->head_dim, KV = c->kv_heads * c->head_dim, rows = hb_codebook_rows(c);
+    int H = c->hidden, rows = hb_codebook_rows(c);
     char *stage = b->pinned;
     stage_layout sl = layout_of(c, n, pl);
     CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
@@ -433,53 +559,10 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
     hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
     float eps = (float)c->rms_eps;
+    bool batched = n > 1 && b->bf16 && b->fused1 && b->gemm.handle;
     for (int l = 0; l < c->layers; l++) {
-        const layer_ptrs &L = b->layers[(size_t)l];
-        hb_cuda_rmsnorm_path(b->x, b->tok, (int)n, L.in_norm ? L.in_norm : L.a_in_norm,
-                             L.a_in_norm ? L.a_in_norm : L.in_norm, b->h, H, eps, s);
-        bool one = n == 1 && b->fused1;
-        float *q = b->q, *k = b->k, *v = b->v;
-        if (one) { /* one product for q, k and v; the residual add fused into o_proj */
-            q = b->qkv1, k = b->qkv1 + Q, v = b->qkv1 + Q + KV;
-            hb_cuda_gemv(L.wq, b->bf16, b->h, q, 1, Q + 2 * KV, H, s);
-        } else {
-            MATMUL(L.wq, b->h, q, (int)n, Q, H);
-            MATMUL(L.wk, b->h, k, (int)n, KV, H);
-            MATMUL(L.wv, b->h, v, (int)n, KV, H);
-        }
-        hb_cuda_rope_kv(q, k, v, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
-                        c->head_dim, b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, s);
-        hb_cuda_attention(q, b->tok, (int)n, b->kcache, b->vcache, b->kv_bf16, b->att, b->att_part,
-                          hb_cuda_attention_splits((int)n, c->heads, b->max_seq - 1, b->sms,
-                                                   b->att_part_blocks),
-                          c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
-                          b->max_seq - 1, s);
-        if (one) {
-            hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
-        } else {
-            MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
-            hb_cuda_add(b->x, b->o, n * (size_t)H, s);
-        }
-        size_t off = 0;
-        for (int p = 0; p < 2; p++) {
-            int cnt = pl.cnt[p];
-            if (!cnt) continue;
-            int I = p ? c->audio_intermediate : c->intermediate;
-            const int32_t *idx = b->idx + off;
-            off += (size_t)cnt;
-            hb_cuda_rmsnorm_gather(b->x, idx, cnt, p ? L.a_post_norm : L.post_norm, b->h, H, eps, s);
-            if (one) { /* gate and up in one product; the residual add fused into down_proj */
-                hb_cuda_gemv(p ? L.a_gate : L.gate, b->bf16, b->h, b->gu1, 1, 2 * I, H, s);
-                hb_cuda_swiglu(b->gu1, b->gu1 + I, b->gu, (size_t)I, s);
-                hb_cuda_gemv_acc(p ? L.a_down : L.down, b->bf16, b->gu, b->x, 1, H, I, true, s);
-                continue;
-            }
-            MATMUL(p ? L.a_gate : L.gate, b->h, b->g, cnt, I, H);
-            MATMUL(p ? L.a_up : L.up, b->h, b->u, cnt, I, H);
-            hb_cuda_swiglu(b->g, b->u, b->gu, (size_t)cnt * I, s);
-            MATMUL(p ? L.a_down : L.down, b->gu, b->o, cnt, H, I);
-            hb_cuda_scatter_add(b->x, idx, b->o, cnt, H, s);
-        }
+        hb_status rc = batched ? layer_batched(b, pl, l, err) : layer_tokens(b, pl, l, err);
+        if (rc) return rc;
     }
     // heads: each path's rows in one product; outputs to the pinned buffer
     size_t off = 0, out_off = 0;

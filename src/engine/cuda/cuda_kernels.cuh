@@ -56,12 +56,19 @@ static_assert(sizeof(dev_token) == sizeof(hb_token), "dev_token must mirror hb_t
 void hb_cuda_embed(const dev_token *tok, int n, const void *embed, const void *audio_embed,
                    bool bf16, int hidden, int rows, float *x, cudaStream_t s);
 
-// norm.cu: RMSNorm of rows. Path variant: token i uses w_audio when tok[i].audio. Gather
-// variant: out row r is the norm of x row idx[r].
-void hb_cuda_rmsnorm_path(const float *x, const dev_token *tok, int n, const float *w_text,
+// RMSNorm of rows. Path variant: token i uses w_audio when tok[i].audio. Gather variant: out
+// row r is the norm of x row idx[r]. Fused residual (bf16 output) variant: for r < n, x row
+// idx[r] += add row (idx[r] when add_by_row, else r), then its norm goes to out row (idx[r]
+// when out_by_row, else r).
+void hb_cuda_rmsnorm_path(float *x, const dev_token *tok, int n, const float *w_text,
                           const float *w_audio, float *out, int hidden, float eps, cudaStream_t s);
-void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const float *w, float *out,
+void hb_cuda_rmsnorm_gather(float *x, const int32_t *idx, int n, const float *w, float *out,
                             int hidden, float eps, cudaStream_t s);
+// The general form with bf16 output (a cuBLAS input): optional add (as above), path weights by
+// tok or one weight, rows gathered by idx (or all n in order), output row idx[r] or r.
+void hb_cuda_rmsnorm_bf16(float *x, const float *add, bool add_by_row, const dev_token *tok,
+                          const int32_t *idx, int n, const float *w_text, const float *w_audio,
+                          __nv_bfloat16 *out, bool out_by_row, int hidden, float eps, cudaStream_t s);
 
 // gemv.cu: y[t][r] = sum_k x[t][k] W[r][k] for t < n (any n: 8 tokens per weight pass).
 void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
@@ -85,6 +92,10 @@ static inline int hb_gemv1_chosen(int K) { return K >= 8192 ? 8 : 1; }
 void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
                        cudaStream_t s);
 
+// One token, bf16: y[i] = silu(gate_i . x) * (up_i . x) for the [gate; up] matrix of 2I rows:
+// the SwiGLU fused into the gate/up product (a warp per pair of rows).
+void hb_cuda_gemv1_swiglu(const void *w, const float *x, float *y, int I, int K, cudaStream_t s);
+
 // The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and two
 // or more tokens (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
@@ -93,13 +104,17 @@ struct hb_gemm_ctx {
 };
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s);
+// y[n][N] = xb[n][K] W[N][K]^T with bf16 activations already in xb (bf16 weights, cuBLAS).
+cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
+                                     float *y, int n, int N, int K, cudaStream_t s);
 
 // rope.cu: rotates q and k of each token at its position (half-split layout) and stores k, v
-// in the slot's cache (bf16 entries when kv_bf16, else fp32).
-void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, int n,
-                     const float *inv_freq, int heads, int kv_heads, int head_dim, void *kcache,
-                     void *vcache, bool kv_bf16, int max_batch, int max_seq, int layer,
-                     cudaStream_t s);
+// in the slot's cache (bf16 entries when kv_bf16, else fp32). Token i's q is at q + i q_stride,
+// its k and v at k, v + i kv_stride (one q/k/v product's rows, or three arrays).
+void hb_cuda_rope_kv(float *q, float *k, const float *v, int q_stride, int kv_stride,
+                     const dev_token *tok, int n, const float *inv_freq, int heads, int kv_heads,
+                     int head_dim, void *kcache, void *vcache, bool kv_bf16, int max_batch,
+                     int max_seq, int layer, cudaStream_t s);
 
 // Grouped-query attention of each token over positions 0..pos of its slot (cache entries bf16
 // when kv_bf16, else fp32). With splits > 1 the positions are cut into that many runs, each
@@ -111,10 +126,20 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
 // than the GPU has SMs, 2 when it is fewer than twice as many, else 1; part_runs is how many
 // runs split_part holds (4 x SMs is always enough).
 int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_runs);
-void hb_cuda_attention(const float *q, const dev_token *tok, int n, const void *kcache,
-                       const void *vcache, bool kv_bf16, float *out, float *split_part,
+// Two kernels: one block per (token, query head), or the grouped kernel, one block per (token,
+// KV head) for the query heads sharing it (each K/V row read once); the grouped one runs when it
+// can (head_dim <= 128, a multiple of 8; its scores fit 48 KiB) and tokens x heads are at least
+// ATT_GROUP_MIN_BLOCKS x SMs blocks, or when HB_ATT_KERNEL=group|head says so.
+#define ATT_MAX_GROUP 4
+#define ATT_GROUP_MIN_BLOCKS 4
+bool hb_cuda_attention_grouped(int n, int heads, int kv_heads, int head_dim, int max_pos,
+                               int splits, int sms);
+// Outputs to out, or in bf16 to out_b when it is given.
+void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n, const void *kcache,
+                       const void *vcache, bool kv_bf16, float *out, __nv_bfloat16 *out_b,
+                       float *split_part,
                        int splits, int heads, int kv_heads, int head_dim, int max_batch,
-                       int max_seq, int layer, int max_pos, cudaStream_t s);
+                       int max_seq, int layer, int max_pos, int sms, cudaStream_t s);
 
 // sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
 // picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first
@@ -127,5 +152,7 @@ void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s);
 void hb_cuda_scatter_add(float *x, const int32_t *idx, const float *rows, int n, int hidden,
                          cudaStream_t s);
 void hb_cuda_swiglu(const float *g, const float *u, float *out, size_t n, cudaStream_t s);
+// rows of [gate | up] (2I floats a row) -> rows of silu(gate) * up in bf16 (a cuBLAS input)
+void hb_cuda_swiglu_rows_bf16(const float *gu, __nv_bfloat16 *out, int rows, int I, cudaStream_t s);
 
 #endif

@@ -45,11 +45,15 @@ template <bool HINT> __device__ __forceinline__ uint4 load_w16(const uint4 *p)
 
 // RPW rows a warp (their loads all in flight together, each x chunk read once for all of them),
 // UNROLL chunks of 8 weights a lane per row before any is used.
-template <int NT, int RPW, int UNROLL, bool HINT>
+// SWIGLU (one token, RPW 2): warp i takes rows i and N + i of a [gate; up] matrix of 2N rows
+// and writes y[i] = silu(gate . x) * (up . x), the SwiGLU fused into the product.
+template <int NT, int RPW, int UNROLL, bool HINT, bool SWIGLU = false>
 __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
                                  float *__restrict__ y, int N, int K, int nt, bool acc_out)
 {
-    int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * RPW, lane = threadIdx.x & 31;
+    static_assert(!SWIGLU || (NT == 1 && RPW == 2), "the SwiGLU form pairs two rows of one token");
+    int wi = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    int row0 = SWIGLU ? wi : wi * RPW, rstep = SWIGLU ? N : 1; // row r of the warp: row0 + r * rstep
     if (row0 >= N) return;
     pdl_enter();
     int chunks = K / 8;
@@ -65,8 +69,8 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
 #pragma unroll
             for (int u = 0; u < UNROLL; u++) {
                 int c = c0 + u * 32;
-                raw[r][u] = c < chunks && row0 + r < N
-                                ? load_w16<HINT>((const uint4 *)(w + (size_t)(row0 + r) * K) + c)
+                raw[r][u] = c < chunks && (SWIGLU || row0 + r < N)
+                                ? load_w16<HINT>((const uint4 *)(w + (size_t)(row0 + r * rstep) * K) + c)
                                 : make_uint4(0, 0, 0, 0);
             }
 #pragma unroll
@@ -89,9 +93,18 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
             }
         }
     }
+    if (SWIGLU) {
+        float g = acc[0][0], u = acc[RPW - 1][0];
+        for (int o = 16; o > 0; o >>= 1) {
+            g += __shfl_xor_sync(0xffffffffu, g, o);
+            u += __shfl_xor_sync(0xffffffffu, u, o);
+        }
+        if (lane == 0) y[row0] = g / (1.f + __expf(-g)) * u;
+    } else {
 #pragma unroll
-    for (int r = 0; r < RPW; r++)
-        if (row0 + r < N) store_rows<NT>(acc[r], nt, lane, y, N, row0 + r, acc_out);
+        for (int r = 0; r < RPW; r++)
+            if (row0 + r < N) store_rows<NT>(acc[r], nt, lane, y, N, row0 + r, acc_out);
+    }
 }
 
 // One token, each row cut along K into WPR runs, one warp a run (8 warps a block: 8 / WPR rows),
@@ -233,6 +246,12 @@ void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n,
     }
 }
 
+void hb_cuda_gemv1_swiglu(const void *w, const float *x, float *y, int I, int K, cudaStream_t s)
+{
+    hb_launch(gemv_bf16_kernel<1, 2, 4, true, true>, (I + 7) / 8, 256, 0, s,
+              (const __nv_bfloat16 *)w, x, y, I, K, 1, false);
+}
+
 void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
                   cudaStream_t s)
 {
@@ -256,10 +275,16 @@ cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, co
     size_t elems = (size_t)n * K;
     int blocks = (int)((elems + 255) / 256 < 8192 ? (elems + 255) / 256 : 8192);
     hb_launch(to_bf16_kernel, blocks, 256, 0, s, x, g->xb, elems);
+    return hb_cuda_matmul_bf16in(g, w, g->xb, y, n, N, K, s);
+}
+
+cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
+                                     float *y, int n, int N, int K, cudaStream_t s)
+{
     const float one = 1.f, zero = 0.f;
     cublasSetStream(g->handle, s);
     // row-major y[n][N] = x[n][K] W[N][K]^T is column-major Y (N x n) = W^T(N x K) X(K x n)
-    return cublasGemmEx(g->handle, CUBLAS_OP_T, CUBLAS_OP_N, N, n, K, &one, w, CUDA_R_16BF, K,
-                        g->xb, CUDA_R_16BF, K, &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
+    return cublasGemmEx(g->handle, CUBLAS_OP_T, CUBLAS_OP_N, N, n, K, &one, w, CUDA_R_16BF, K, xb,
+                        CUDA_R_16BF, K, &zero, y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F,
                         CUBLAS_GEMM_DEFAULT);
 }

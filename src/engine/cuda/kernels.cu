@@ -5,6 +5,9 @@
 //   rope:      (a, b) = (v[i], v[i + d/2]) -> (a cos - b sin, b cos + a sin), angle = pos * f_i
 //   attention: o_h = sum_p softmax_p(q_h . k_p / sqrt(d)) v_p over p <= pos, kv head h / group
 //   swiglu:    out = g / (1 + e^-g) * u
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda_kernels.cuh"
 
 __device__ __forceinline__ float load_w(const void *w, bool bf16, size_t i)
@@ -51,33 +54,54 @@ void hb_cuda_embed(const dev_token *tok, int n, const void *embed, const void *a
     hb_launch(embed_kernel, n, 256, 0, s, tok, embed, audio_embed, bf16, hidden, rows, x);
 }
 
-__global__ void rmsnorm_kernel(const float *x, const dev_token *tok, const int32_t *idx,
-                               const float *w_text, const float *w_audio, float *out, int hidden,
-                               float eps)
+// Row r of the launch: x row idx[r] (or r). With add: that x row first gets add's row (add row
+// idx[r] when add_by_row, else r) added in place, the residual fused into the norm. Output row
+// idx[r] when out_by_row, else r.
+__global__ void rmsnorm_kernel(float *x, const float *add, bool add_by_row, const dev_token *tok,
+                               const int32_t *idx, const float *w_text, const float *w_audio,
+                               void *out, bool out_by_row, bool out_bf16, int hidden, float eps)
 {
     pdl_enter();
     __shared__ float red[32];
     int row = idx ? idx[blockIdx.x] : blockIdx.x;
-    const float *xr = x + (size_t)row * hidden;
+    float *xr = x + (size_t)row * hidden;
     const float *w = (tok && tok[blockIdx.x].audio) ? w_audio : w_text;
+    if (add) { /* each thread adds and then reads back only its own elements */
+        const float *ar = add + (size_t)(add_by_row ? row : (int)blockIdx.x) * hidden;
+        for (int d = threadIdx.x; d < hidden; d += blockDim.x) xr[d] += ar[d];
+    }
     float ss = 0;
     for (int d = threadIdx.x; d < hidden; d += blockDim.x) ss += xr[d] * xr[d];
     ss = block_sum(ss, red);
     float inv = rsqrtf(ss / hidden + eps);
-    float *o = out + (size_t)blockIdx.x * hidden;
-    for (int d = threadIdx.x; d < hidden; d += blockDim.x) o[d] = w[d] * (xr[d] * inv);
+    size_t o = (size_t)(out_by_row ? row : (int)blockIdx.x) * hidden;
+    if (out_bf16) /* straight into a cuBLAS input */
+        for (int d = threadIdx.x; d < hidden; d += blockDim.x)
+            ((__nv_bfloat16 *)out)[o + d] = __float2bfloat16(w[d] * (xr[d] * inv));
+    else
+        for (int d = threadIdx.x; d < hidden; d += blockDim.x) ((float *)out)[o + d] = w[d] * (xr[d] * inv);
 }
 
-void hb_cuda_rmsnorm_path(const float *x, const dev_token *tok, int n, const float *w_text,
+void hb_cuda_rmsnorm_path(float *x, const dev_token *tok, int n, const float *w_text,
                           const float *w_audio, float *out, int hidden, float eps, cudaStream_t s)
 {
-    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, tok, nullptr, w_text, w_audio, out, hidden, eps);
+    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, nullptr, false, tok, nullptr, w_text, w_audio,
+              (void *)out, false, false, hidden, eps);
 }
 
-void hb_cuda_rmsnorm_gather(const float *x, const int32_t *idx, int n, const float *w, float *out,
+void hb_cuda_rmsnorm_gather(float *x, const int32_t *idx, int n, const float *w, float *out,
                             int hidden, float eps, cudaStream_t s)
 {
-    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, nullptr, idx, w, w, out, hidden, eps);
+    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, nullptr, false, nullptr, idx, w, w, (void *)out,
+              false, false, hidden, eps);
+}
+
+void hb_cuda_rmsnorm_bf16(float *x, const float *add, bool add_by_row, const dev_token *tok,
+                          const int32_t *idx, int n, const float *w_text, const float *w_audio,
+                          __nv_bfloat16 *out, bool out_by_row, int hidden, float eps, cudaStream_t s)
+{
+    hb_launch(rmsnorm_kernel, n, 256, 0, s, x, add, add_by_row, tok, idx, w_text, w_audio,
+              (void *)out, out_by_row, true, hidden, eps);
 }
 
 __device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int max_batch,
@@ -99,15 +123,16 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16 *p)
 }
 
 template <typename T>
-__global__ void rope_kv_kernel(float *q, float *k, const float *v, const dev_token *tok,
-                               const float *inv_freq, int heads, int kv_heads, int hd,
-                               T *kcache, T *vcache, int max_batch, int max_seq, int layer)
+__global__ void rope_kv_kernel(float *q, float *k, const float *v, int q_stride, int kv_stride,
+                               const dev_token *tok, const float *inv_freq, int heads,
+                               int kv_heads, int hd, T *kcache, T *vcache, int max_batch,
+                               int max_seq, int layer)
 {
     pdl_enter();
     const dev_token t = tok[blockIdx.x];
     int half = hd / 2, kvdim = kv_heads * hd;
-    float *qi = q + (size_t)blockIdx.x * heads * hd, *ki = k + (size_t)blockIdx.x * kvdim;
-    const float *vi = v + (size_t)blockIdx.x * kvdim;
+    float *qi = q + (size_t)blockIdx.x * q_stride, *ki = k + (size_t)blockIdx.x * kv_stride;
+    const float *vi = v + (size_t)blockIdx.x * kv_stride;
     for (int j = threadIdx.x; j < (heads + kv_heads) * half; j += blockDim.x) {
         int h = j / half, i = j % half;
         float *vec = h < heads ? qi + h * hd : ki + (h - heads) * hd;
@@ -125,18 +150,49 @@ __global__ void rope_kv_kernel(float *q, float *k, const float *v, const dev_tok
     }
 }
 
-void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, int n,
-                     const float *inv_freq, int heads, int kv_heads, int head_dim, void *kcache,
-                     void *vcache, bool kv_bf16, int max_batch, int max_seq, int layer,
-                     cudaStream_t s)
+void hb_cuda_rope_kv(float *q, float *k, const float *v, int q_stride, int kv_stride,
+                     const dev_token *tok, int n, const float *inv_freq, int heads, int kv_heads,
+                     int head_dim, void *kcache, void *vcache, bool kv_bf16, int max_batch,
+                     int max_seq, int layer, cudaStream_t s)
 {
     if (kv_bf16)
-        hb_launch(rope_kv_kernel<__nv_bfloat16>, n, 256, 0, s, q, k, v, tok, inv_freq, heads,
-                  kv_heads, head_dim, (__nv_bfloat16 *)kcache, (__nv_bfloat16 *)vcache, max_batch,
-                  max_seq, layer);
+        hb_launch(rope_kv_kernel<__nv_bfloat16>, n, 256, 0, s, q, k, v, q_stride, kv_stride, tok,
+                  inv_freq, heads, kv_heads, head_dim, (__nv_bfloat16 *)kcache,
+                  (__nv_bfloat16 *)vcache, max_batch, max_seq, layer);
     else
-        hb_launch(rope_kv_kernel<float>, n, 256, 0, s, q, k, v, tok, inv_freq, heads, kv_heads,
-                  head_dim, (float *)kcache, (float *)vcache, max_batch, max_seq, layer);
+        hb_launch(rope_kv_kernel<float>, n, 256, 0, s, q, k, v, q_stride, kv_stride, tok, inv_freq,
+                  heads, kv_heads, head_dim, (float *)kcache, (float *)vcache, max_batch, max_seq,
+                  layer);
+}
+
+// Attention outputs go to out (fp32), or to out_b in bf16 when given (a cuBLAS input).
+__device__ __forceinline__ void store_out(float *out, __nv_bfloat16 *out_b, size_t i, float v)
+{
+    if (out_b) out_b[i] = __float2bfloat16(v);
+    else out[i] = v;
+}
+
+// Scores sc[0..npos) of one head become exp(sc - max) in place; the maximum and the sum of the
+// exponentials go to every thread. Ends with a barrier: every score is final.
+__device__ void softmax_scores(float *sc, int npos, float *red, float *mx_out, float *sum_out)
+{
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    float mx = -INFINITY;
+    for (int p = threadIdx.x; p < npos; p += blockDim.x) mx = fmaxf(mx, sc[p]);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = red[0];
+    for (int w = 1; w < nw; w++) mx = fmaxf(mx, red[w]);
+    __syncthreads();
+    float sum = 0;
+    for (int p = threadIdx.x; p < npos; p += blockDim.x) {
+        float e = __expf(sc[p] - mx);
+        sc[p] = e;
+        sum += e;
+    }
+    *mx_out = mx;
+    *sum_out = block_sum(sum, red);
 }
 
 // One block per (token, query head, split), 8 warps. (A block per KV head serving its query
@@ -152,28 +208,41 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, const dev_token *tok, i
 // writes its unnormalised value sum with its score maximum m and exp-sum l, and
 // attention_combine adds the runs: o = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 #define ATT_WARPS 8
+// This block's run of its token's positions: p_lo .. p_lo + npos - 1 (run blockIdx.z of
+// gridDim.z). An empty run (a short context) writes "nothing to add" into the split entries of
+// query heads h0 .. h0 + nh - 1 and returns false.
+__device__ bool block_run(const dev_token &t, float *split_part, int heads, int h0, int nh, int hd,
+                          int *p_lo, int *npos)
+{
+    int nz = gridDim.z, chunk = (t.pos + 1 + nz - 1) / nz;
+    *p_lo = blockIdx.z * chunk;
+    *npos = min(t.pos + 1 - *p_lo, chunk);
+    if (*npos > 0) return true;
+    for (int g = 0; g < nh; g++) {
+        float *pp = split_part + (((size_t)blockIdx.x * heads + h0 + g) * nz + blockIdx.z) * (hd + 2);
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) pp[i] = 0.f;
+        if (threadIdx.x == 0) pp[hd] = -INFINITY, pp[hd + 1] = 0.f;
+    }
+    return false;
+}
+
 template <typename T>
-__global__ void attention_kernel(const float *q, const dev_token *tok, const T *kcache,
-                                 const T *vcache, float *out, float *split_part, int heads,
-                                 int kv_heads, int hd, int max_batch, int max_seq, int layer)
+__global__ void attention_kernel(const float *q, int q_stride, const dev_token *tok,
+                                 const T *kcache, const T *vcache, float *out,
+                                 __nv_bfloat16 *out_b, float *split_part, int heads, int kv_heads,
+                                 int hd, int max_batch, int max_seq, int layer)
 {
     pdl_enter();
     extern __shared__ float smem[];
     __shared__ float red[32];
     const dev_token t = tok[blockIdx.x];
-    int h = blockIdx.y, kvh = h / (heads / kv_heads), kvdim = kv_heads * hd;
-    int nz = gridDim.z, chunk = (t.pos + 1 + nz - 1) / nz, p_lo = blockIdx.z * chunk;
-    int npos = min(t.pos + 1 - p_lo, chunk); // this block's positions: p_lo .. p_lo + npos - 1
+    int h = blockIdx.y, kvh = h / (heads / kv_heads), kvdim = kv_heads * hd, nz = gridDim.z;
+    int p_lo, npos;
+    if (!block_run(t, split_part, heads, h, 1, hd, &p_lo, &npos)) return;
     size_t blk = ((size_t)blockIdx.x * heads + h) * nz + blockIdx.z;
-    if (npos <= 0) { /* an empty run (short context): nothing to add */
-        float *pp = split_part + blk * (hd + 2);
-        for (int i = threadIdx.x; i < hd; i += blockDim.x) pp[i] = 0.f;
-        if (threadIdx.x == 0) pp[hd] = -INFINITY, pp[hd + 1] = 0.f;
-        return;
-    }
     float *part = smem;                       // [ATT_WARPS][hd] partial value sums
     float *sc = smem + ATT_WARPS * hd;        // [npos] scores
-    const float *qh = q + ((size_t)blockIdx.x * heads + h) * hd;
+    const float *qh = q + (size_t)blockIdx.x * q_stride + (size_t)h * hd;
     const T *kb = kcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
     const T *vb = vcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
     float scale = rsqrtf((float)hd);
@@ -200,21 +269,8 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const T *
         }
     }
     __syncthreads();
-    float mx = -INFINITY;
-    for (int p = threadIdx.x; p < npos; p += blockDim.x) mx = fmaxf(mx, sc[p]);
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    if (lane == 0) red[warp] = mx;
-    __syncthreads();
-    mx = red[0];
-    for (int w = 1; w < ATT_WARPS; w++) mx = fmaxf(mx, red[w]);
-    __syncthreads();
-    float sum = 0;
-    for (int p = threadIdx.x; p < npos; p += blockDim.x) {
-        float e = __expf(sc[p] - mx);
-        sc[p] = e;
-        sum += e;
-    }
-    sum = block_sum(sum, red); // ends with a barrier: every score is final
+    float mx, sum;
+    softmax_scores(sc, npos, red, &mx, &sum);
     for (int i = lane * 4; i < hd; i += 128) {
         float4 acc = make_float4(0, 0, 0, 0);
 #pragma unroll 4
@@ -240,16 +296,142 @@ __global__ void attention_kernel(const float *q, const dev_token *tok, const T *
         return;
     }
     float inv = 1.f / sum;
-    float *oh = out + ((size_t)blockIdx.x * heads + h) * hd;
+    size_t oh = ((size_t)blockIdx.x * heads + h) * hd;
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
         float a = 0;
         for (int w = 0; w < ATT_WARPS; w++) a += part[w * hd + i];
-        oh[i] = a * inv;
+        store_out(out, out_b, oh + i, a * inv);
+    }
+}
+
+// Eight cache entries as floats (one 16-byte load of bf16, two of fp32).
+__device__ __forceinline__ void load8(const __nv_bfloat16 *p, float *f)
+{
+    uint4 raw = *(const uint4 *)p;
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&raw;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float2 v = __bfloat1622float2(h[j]);
+        f[2 * j] = v.x;
+        f[2 * j + 1] = v.y;
+    }
+}
+__device__ __forceinline__ void load8(const float *p, float *f)
+{
+    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+}
+
+// The grouped kernel: one block per (token, KV head, split) for the G query heads that share the
+// KV head, so each K and V row is read once (the per-head kernel reads it G times, through L2).
+// Scores: a thread per position reads its whole K row (16-byte loads) and makes the G dot
+// products against the queries in shared memory: no shuffles. Softmax per head in shared
+// memory. Values: each warp sums its share of the positions for the G heads, a half-warp a
+// position and each lane 8 dimensions; the 8 partial sums are added through shared memory.
+// Same split-K output as the per-head kernel. Needs head_dim <= 128 (a multiple of 8) and G <= ATT_MAX_GROUP.
+template <typename T>
+__global__ void __launch_bounds__(32 * ATT_WARPS, 4)
+    attention_group_kernel(const float *q, int q_stride, const dev_token *tok, const T *kcache,
+                           const T *vcache, float *out, __nv_bfloat16 *out_b, float *split_part,
+                           int heads, int kv_heads, int hd, int max_batch, int max_seq, int layer)
+{
+    pdl_enter();
+    extern __shared__ float smem[];
+    __shared__ float red[32], mxs[ATT_MAX_GROUP], sums[ATT_MAX_GROUP];
+    const dev_token t = tok[blockIdx.x];
+    int G = heads / kv_heads, kvh = blockIdx.y, kvdim = kv_heads * hd, h0 = kvh * G, nz = gridDim.z;
+    int p_lo, npos;
+    if (!block_run(t, split_part, heads, h0, G, hd, &p_lo, &npos)) return;
+    float *qs = smem;                         // [G][hd] queries, scaled
+    float *part = qs + G * hd;                // [ATT_WARPS][G][hd] partial value sums
+    float *sc = part + ATT_WARPS * G * hd;    // [G][npos] scores
+    const float *qb = q + (size_t)blockIdx.x * q_stride + (size_t)h0 * hd;
+    const T *kb = kcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
+    const T *vb = vcache + cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * hd;
+    float scale = rsqrtf((float)hd);
+    for (int j = threadIdx.x; j < G * hd; j += blockDim.x) qs[j] = qb[j] * scale;
+    __syncthreads();
+    for (int p = threadIdx.x; p < npos; p += blockDim.x) {
+        const T *kr = kb + (size_t)p * kvdim;
+        float acc[ATT_MAX_GROUP];
+#pragma unroll
+        for (int g = 0; g < ATT_MAX_GROUP; g++) acc[g] = 0;
+#pragma unroll 16
+        for (int i = 0; i < hd; i += 8) {
+            float kf[8];
+            load8(kr + i, kf);
+#pragma unroll
+            for (int g = 0; g < ATT_MAX_GROUP; g++) {
+                if (g >= G) break;
+                const float *qg = qs + g * hd + i;
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[g] += qg[e] * kf[e];
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < ATT_MAX_GROUP; g++)
+            if (g < G) sc[g * npos + p] = acc[g];
+    }
+    __syncthreads();
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int g = 0; g < G; g++) { /* softmax of head g's scores */
+        float mx, sum;
+        softmax_scores(sc + g * npos, npos, red, &mx, &sum);
+        if (threadIdx.x == 0) mxs[g] = mx, sums[g] = sum;
+    }
+    /* values: a lane 8 dimensions (one 16-byte load of bf16), a half-warp a position, so a
+     * warp has two positions in each load and eight in flight */
+    int half = lane >> 4, d8 = (lane & 15) * 8;
+    float acc[ATT_MAX_GROUP][8];
+#pragma unroll
+    for (int g = 0; g < ATT_MAX_GROUP; g++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[g][e] = 0;
+    if (d8 < hd) {
+#pragma unroll 4
+        for (int p = 2 * warp + half; p < npos; p += 2 * ATT_WARPS) {
+            float vf[8];
+            load8(vb + (size_t)p * kvdim + d8, vf);
+#pragma unroll
+            for (int g = 0; g < ATT_MAX_GROUP; g++) {
+                if (g >= G) break;
+                float w = sc[g * npos + p];
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[g][e] += w * vf[e];
+            }
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < ATT_MAX_GROUP; g++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], 16);
+    if (half == 0 && d8 < hd)
+#pragma unroll
+        for (int g = 0; g < ATT_MAX_GROUP; g++)
+            if (g < G)
+#pragma unroll
+                for (int e = 0; e < 8; e += 4)
+                    *(float4 *)(part + ((size_t)warp * G + g) * hd + d8 + e) =
+                        make_float4(acc[g][e], acc[g][e + 1], acc[g][e + 2], acc[g][e + 3]);
+    __syncthreads();
+    for (int j = threadIdx.x; j < G * hd; j += blockDim.x) {
+        int g = j / hd, d = j % hd;
+        float a = 0;
+        for (int w = 0; w < ATT_WARPS; w++) a += part[((size_t)w * G + g) * hd + d];
+        size_t th = (size_t)blockIdx.x * heads + h0 + g; // (token, query head)
+        if (nz > 1) {
+            float *pp = split_part + (th * nz + blockIdx.z) * (hd + 2);
+            pp[d] = a;
+            if (d == 0) pp[hd] = mxs[g], pp[hd + 1] = sums[g];
+        } else {
+            store_out(out, out_b, th * hd + d, a / sums[g]);
+        }
     }
 }
 
 // One block per (token, head), a thread per dimension: the runs of the split kernel, in order.
-__global__ void attention_combine_kernel(const float *split_part, float *out, int nz, int hd)
+__global__ void attention_combine_kernel(const float *split_part, float *out, __nv_bfloat16 *out_b,
+                                         int nz, int hd)
 {
     pdl_enter();
     const float *pp = split_part + (size_t)blockIdx.x * nz * (hd + 2);
@@ -261,7 +443,7 @@ __global__ void attention_combine_kernel(const float *split_part, float *out, in
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
         float a = 0;
         for (int z = 0; z < nz; z++) a += __expf(pp[z * (hd + 2) + hd] - M) * pp[z * (hd + 2) + i];
-        out[(size_t)blockIdx.x * hd + i] = a * inv;
+        store_out(out, out_b, (size_t)blockIdx.x * hd + i, a * inv);
     }
 }
 
@@ -280,25 +462,59 @@ int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_ru
     return nz < 2 ? 1 : nz;
 }
 
-void hb_cuda_attention(const float *q, const dev_token *tok, int n, const void *kcache,
-                       const void *vcache, bool kv_bf16, float *out, float *split_part,
-                       int splits, int heads, int kv_heads, int head_dim, int max_batch,
-                       int max_seq, int layer, int max_pos, cudaStream_t s)
+template <typename T>
+static void launch_attention(bool grouped, dim3 grid, size_t smem, cudaStream_t s, const float *q,
+                             int q_stride, const dev_token *tok, const T *kc, const T *vc,
+                             float *out, __nv_bfloat16 *out_b, float *split_part, int heads,
+                             int kv_heads, int hd, int max_batch, int max_seq, int layer)
 {
-    dim3 grid(n, heads, splits);
-    int run = splits > 1 ? (max_pos + 1 + splits - 1) / splits : max_pos + 1;
-    size_t smem = ((size_t)ATT_WARPS * head_dim + (size_t)run + 32) * sizeof(float);
-    if (kv_bf16)
-        hb_launch(attention_kernel<__nv_bfloat16>, grid, 32 * ATT_WARPS, smem, s, q, tok,
-                  (const __nv_bfloat16 *)kcache, (const __nv_bfloat16 *)vcache, out, split_part,
-                  heads, kv_heads, head_dim, max_batch, max_seq, layer);
+    if (grouped)
+        hb_launch(attention_group_kernel<T>, grid, 32 * ATT_WARPS, smem, s, q, q_stride, tok, kc, vc,
+                  out, out_b, split_part, heads, kv_heads, hd, max_batch, max_seq, layer);
     else
-        hb_launch(attention_kernel<float>, grid, 32 * ATT_WARPS, smem, s, q, tok,
-                  (const float *)kcache, (const float *)vcache, out, split_part, heads, kv_heads,
-                  head_dim, max_batch, max_seq, layer);
+        hb_launch(attention_kernel<T>, grid, 32 * ATT_WARPS, smem, s, q, q_stride, tok, kc, vc, out,
+                  out_b, split_part, heads, kv_heads, hd, max_batch, max_seq, layer);
+}
+
+static size_t group_smem(int heads, int kv_heads, int hd, int run)
+{
+    int G = heads / kv_heads;
+    return ((size_t)G * hd + (size_t)ATT_WARPS * G * hd + (size_t)G * run) * sizeof(float);
+}
+
+bool hb_cuda_attention_grouped(int n, int heads, int kv_heads, int head_dim, int max_pos,
+                               int splits, int sms)
+{
+    const char *force = getenv("HB_ATT_KERNEL"); /* "head" or "group": for the benchmarks */
+    int G = heads / kv_heads, run = splits > 1 ? (max_pos + 1 + splits - 1) / splits : max_pos + 1;
+    bool can = G <= ATT_MAX_GROUP && head_dim <= 128 && head_dim % 8 == 0 &&
+               group_smem(heads, kv_heads, head_dim, run) <= 48 * 1024;
+    if (force && strcmp(force, "head") == 0) return false;
+    if (force && strcmp(force, "group") == 0) return can;
+    return can && n * heads >= ATT_GROUP_MIN_BLOCKS * sms;
+}
+
+void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n, const void *kcache,
+                       const void *vcache, bool kv_bf16, float *out, __nv_bfloat16 *out_b,
+                       float *split_part, int splits, int heads, int kv_heads, int head_dim, int max_batch,
+                       int max_seq, int layer, int max_pos, int sms, cudaStream_t s)
+{
+    int run = splits > 1 ? (max_pos + 1 + splits - 1) / splits : max_pos + 1;
+    bool grouped = hb_cuda_attention_grouped(n, heads, kv_heads, head_dim, max_pos, splits, sms);
+    dim3 grid(n, grouped ? kv_heads : heads, splits);
+    size_t smem = grouped ? group_smem(heads, kv_heads, head_dim, run)
+                          : ((size_t)ATT_WARPS * head_dim + (size_t)run + 32) * sizeof(float);
+    if (kv_bf16)
+        launch_attention(grouped, grid, smem, s, q, q_stride, tok, (const __nv_bfloat16 *)kcache,
+                         (const __nv_bfloat16 *)vcache, out, out_b, split_part, heads, kv_heads,
+                         head_dim, max_batch, max_seq, layer);
+    else
+        launch_attention(grouped, grid, smem, s, q, q_stride, tok, (const float *)kcache,
+                         (const float *)vcache, out, out_b, split_part, heads, kv_heads, head_dim,
+                         max_batch, max_seq, layer);
     if (splits > 1)
         hb_launch(attention_combine_kernel, n * heads, head_dim < 1024 ? head_dim : 1024, 0, s,
-                  split_part, out, splits, head_dim);
+                  split_part, out, out_b, splits, head_dim);
 }
 
 __global__ void add_kernel(float *x, const float *y, size_t n)
@@ -335,6 +551,25 @@ __global__ void swiglu_kernel(const float *g, const float *u, float *out, size_t
         float a = g[i];
         out[i] = a / (1.f + __expf(-a)) * u[i];
     }
+}
+
+// gu: rows of [gate | up] (2I floats a row); out: rows of I bf16
+__global__ void swiglu_rows_kernel(const float *gu, __nv_bfloat16 *out, int rows, int I)
+{
+    pdl_enter();
+    size_t n = (size_t)rows * I;
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < n; j += (size_t)gridDim.x * blockDim.x) {
+        size_t r = j / I, i = j % I;
+        float a = gu[r * 2 * I + i];
+        out[j] = __float2bfloat16(a / (1.f + __expf(-a)) * gu[r * 2 * I + I + i]);
+    }
+}
+
+void hb_cuda_swiglu_rows_bf16(const float *gu, __nv_bfloat16 *out, int rows, int I, cudaStream_t s)
+{
+    size_t n = (size_t)rows * I;
+    int blocks = (int)((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
+    hb_launch(swiglu_rows_kernel, blocks, 256, 0, s, gu, out, rows, I);
 }
 
 void hb_cuda_swiglu(const float *g, const float *u, float *out, size_t n, cudaStream_t s)
