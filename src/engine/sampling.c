@@ -48,8 +48,9 @@ static int argmax(const float *l, int n, const uint8_t *banned)
 
 /* Orders idx[0..n) by logit descending, ties by index ascending: the order of the probabilities
  * (exp is monotone), computed exactly on the float logits. An LSD radix sort of 64-bit keys
- * (inverted order-preserving float bits, then the index), 8 passes of 8 bits: linear time, which
- * matters for a 128,256-entry text head every step. */
+ * (inverted order-preserving float bits, then the index): linear time, which matters for a
+ * 128,256-entry text head every step. idx comes in ascending order and each pass is stable, so
+ * only the 4 bytes of the float need passes; ties keep index order. */
 static void sort_idx(int *idx, int *tmp, int n, const float *l, uint64_t *keys, uint64_t *keys2)
 {
     for (int i = 0; i < n; i++) {
@@ -58,7 +59,7 @@ static void sort_idx(int *idx, int *tmp, int n, const float *l, uint64_t *keys, 
         u = (u >> 31) ? ~u : (u | 0x80000000u); /* ascending unsigned = ascending float */
         keys[i] = ((uint64_t)(~u) << 32) | (uint32_t)idx[i];
     }
-    for (int pass = 0; pass < 8; pass++) {
+    for (int pass = 4; pass < 8; pass++) {
         unsigned shift = (unsigned)pass * 8;
         size_t count[257] = {0};
         for (int i = 0; i < n; i++) count[((keys[i] >> shift) & 255) + 1]++;

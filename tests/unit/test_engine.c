@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../src/engine/sampling.h"
 #include "higgsbench/build.h"
 #include "higgsbench/engine.h"
 #include "hb_test.h"
@@ -404,6 +405,52 @@ static void long_generation_stays_finite(void)
     hb_engine_close(eng);
 }
 
+/* The sampling rules on hand-made logits: greedy and top-k ties go to the lowest index, the
+ * order of a filtered draw is logit descending then index ascending (equal logits drawn in index
+ * order), top-p keeps the crossing token, bans hold, and a planned pick draws what
+ * hb_sample_token draws and applies RAS. */
+static void sampling_rules(void)
+{
+    hb_sample_ws ws;
+    hb_error e = {0};
+    CHECK(hb_sample_ws_init(&ws, 8, &e) == HB_OK);
+    uint8_t ban[8] = {0};
+    float l[8] = {1, 3, 2, 3, 0, 3, -1, 2}; /* max 3 at 1, 3, 5 */
+    hb_sampling g = hb_sampling_greedy();
+    CHECK(hb_sample_token(l, 8, &g, NULL, 0.5, &ws) == 1);
+    ban[1] = 1;
+    CHECK(hb_sample_token(l, 8, &g, ban, 0.5, &ws) == 3);
+    ban[1] = 0;
+    hb_sampling s = {.temperature = 1, .top_k = 1, .top_p = 1};
+    for (int i = 0; i < 10; i++) CHECK(hb_sample_token(l, 8, &s, NULL, i / 10.0, &ws) == 1);
+    /* top-3: the three tied maxima, each a third of the mass, in index order 1, 3, 5 */
+    s.top_k = 3;
+    CHECK(hb_sample_token(l, 8, &s, NULL, 0.10, &ws) == 1);
+    CHECK(hb_sample_token(l, 8, &s, NULL, 0.50, &ws) == 3);
+    CHECK(hb_sample_token(l, 8, &s, NULL, 0.90, &ws) == 5);
+    /* top-4 reaches the first of the two 2s (index 2 before 7) */
+    s.top_k = 4;
+    CHECK(hb_sample_token(l, 8, &s, NULL, 0.999, &ws) == 2);
+    /* top-p: a small mass keeps only the first maximum (the crossing token) */
+    s.top_k = 0;
+    s.top_p = 0.01f;
+    for (int i = 0; i < 10; i++) CHECK(hb_sample_token(l, 8, &s, NULL, i / 10.0, &ws) == 1);
+    /* the last of the order is drawn for u close to 1 without a filter on the order */
+    s.top_p = 1;
+    s.top_k = 0;
+    CHECK(hb_sample_token(l, 8, &s, NULL, 0.9999999, &ws) == 7);
+    /* a planned pick: forced, and a draw with RAS (a code seen twice is redrawn in index order) */
+    hb_pick pk = {.forced = 6};
+    CHECK(hb_pick_sample(l, 8, &pk, 6, 7, 6, ban, &ws) == 6);
+    pk = (hb_pick){.forced = -1, .temperature = 1, .top_k = 3, .top_p = 1, .u = 0.1,
+                   .ras_repeat = 2, .nhist = 3, .hist = {1, 4, 1}, .u_ras = 0.0};
+    CHECK(hb_pick_sample(l, 8, &pk, 6, 7, 6, ban, &ws) == 0); /* 1 repeated: plain draw, u 0 */
+    pk.ras_repeat = 3;
+    CHECK(hb_pick_sample(l, 8, &pk, 6, 7, 6, ban, &ws) == 1);
+    for (int i = 0; i < 8; i++) CHECK(ban[i] == 0); /* the scratch is left as it came */
+    hb_sample_ws_free(&ws);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/hb_test_engine_XXXXXX");
@@ -411,7 +458,7 @@ int main(void)
     static const hb_test_case tests[] = {
         T(delay_round_trips), T(safetensors_round_trip_and_errors), T(config_errors),
         T(build_tiny), T(open_errors), T(continuous_batching_is_invisible), T(request_errors),
-        T(memory_accounting), T(long_generation_stays_finite)};
+        T(memory_accounting), T(long_generation_stays_finite), T(sampling_rules)};
     int rc = hb_test_run(tests, sizeof tests / sizeof tests[0]);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
