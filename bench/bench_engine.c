@@ -146,7 +146,7 @@ int main(int argc, char **argv)
         die(&e);
     hb_engine_info info;
     hb_engine_describe(eng, &info);
-    printf("engine %s (%s, %s backend%s, audio codes drawn on the %s, %.1f M parameters in "
+    printf("engine %s (%s, %s backend%s, tokens drawn on the %s, %.1f M parameters in "
            "memory, context %zu)\n", argv[a], pair ? "separate pair" : "unified", info.backend,
            o.cuda_graphs ? ", CUDA graphs on" : "", info.device_sampling ? "device" : "host",
            (double)info.params / 1e6, context);

@@ -19,7 +19,7 @@ fi
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8 "$eng/text" --pair "$eng/audio"
-# what two of the choices buy, same build: audio codes drawn on the host, and launches in plain
+# what two of the choices buy, same build: tokens drawn on the host, and launches in plain
 # stream order (no programmatic dependent launch)
 "$build/bench/bench_engine" --backend cuda --graphs on --host-sampling on --context 512 --batches 1,64 "$eng/unified"
 HB_PDL=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,64 "$eng/unified"

@@ -31,8 +31,8 @@ typedef struct {
     bool cuda_graphs;      /* capture decode steps as CUDA graphs (cuda only) */
     int max_batch;         /* 0 = engine.json's; may only lower it */
     int max_seq_len;       /* 0 = engine.json's; may only lower it */
-    bool host_sampling;    /* draw audio codes on the host even where the backend can draw them
-                            * on the device (cuda); for comparisons */
+    bool host_sampling;    /* draw text tokens and audio codes on the host even where the
+                            * backend can draw them on the device (cuda); for comparisons */
 } hb_engine_opts;
 
 hb_engine_opts hb_engine_defaults(void);
@@ -80,7 +80,7 @@ typedef struct {
     int max_batch, max_seq_len;
     uint64_t params;       /* parameters held in memory (a pair counts both copies) */
     bool has_cuda_graphs;  /* the backend can capture graphs */
-    bool device_sampling;  /* audio codes are drawn on the device (no head outputs to the host) */
+    bool device_sampling;  /* tokens and codes are drawn on the device (no head outputs to the host) */
     char weights_hash[17]; /* FNV-1a of the weight bytes, hex (fingerprint for reports) */
     char device[160];      /* "cpu", or the GPU's name, memory and driver */
 } hb_engine_info;

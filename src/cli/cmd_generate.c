@@ -141,7 +141,7 @@ int cmd_generate(int argc, char **argv)
         {HB_OPT_SIZE, "device", "N", "GPU ordinal (0)", &device, NULL, 0, 64, false, false, NULL},
         {HB_OPT_FLAG, "cuda-graphs", NULL, "replay decode steps as CUDA graphs (cuda)", &graphs, NULL,
          0, 0, false, false, NULL},
-        {HB_OPT_FLAG, "host-sampling", NULL, "draw audio codes on the host, not the GPU (cuda)",
+        {HB_OPT_FLAG, "host-sampling", NULL, "draw tokens on the host, not the GPU (cuda)",
          &host_sampling, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "prompt-tokens", "FILE", "prompt token ids (text or JSON list)",
          &prompt_file, NULL, 0, 0, false, false, NULL},
@@ -248,7 +248,7 @@ int cmd_generate(int argc, char **argv)
             "{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
             "higgs-bench/generation", "version", 1, "topology",
             info.topology == HB_TOPO_UNIFIED ? "unified" : "separate", "backend", info.backend,
-            "audio_draws", info.device_sampling ? "device" : "host",
+            "draws", info.device_sampling ? "device" : "host",
             "weights_hash", info.weights_hash, "seed", (json_int_t)seed, "prompt_tokens",
             (json_int_t)nids, "text", jt, "frames", jf, "timing", "total_s", total,
             "first_frame_s", tm.frames ? json_real(tm.first_frame_s) : json_null());

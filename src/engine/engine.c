@@ -258,11 +258,11 @@ void hb_engine_memory_reset_peaks(hb_engine *e)
 /* ---------------------------------------------------------------------- forward passes ---- */
 
 hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *text_logits,
-                             float *audio_logits, const hb_pick *picks, int32_t *codes,
-                             hb_step_report *rep, hb_error *err)
+                             float *audio_logits, const hb_draws *draws, hb_step_report *rep,
+                             hb_error *err)
 {
     if (e->topo == HB_TOPO_UNIFIED)
-        return e->ops->forward(e->be[0], t, n, text_logits, audio_logits, picks, codes, err);
+        return e->ops->forward(e->be[0], t, n, text_logits, audio_logits, draws, err);
 
     /* A pair: each engine runs, per slot, the longest run of that slot's pending tokens on its
      * path; before a run, the KV positions the other engine wrote since this one last saw the
@@ -271,9 +271,9 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
     size_t nt = 0, na = 0;
     for (size_t i = 0; i < n; i++) /* output row of each logits token, in token order */
         e->row_of[i] = t[i].logits ? (int32_t)(t[i].audio ? na++ : nt++) : -1;
-    if (picks && na > (size_t)e->max_batch) /* the sub-batch pick and code arrays hold that many */
-        return hb_fail(err, HB_ERR_INTERNAL, "device draws for %zu rows, more than the %d request "
-                       "slots", na, e->max_batch);
+    if (draws && (na > (size_t)e->max_batch || nt > (size_t)e->max_batch))
+        return hb_fail(err, HB_ERR_INTERNAL, "device draws for %zu + %zu rows, more than the %d "
+                       "request slots", nt, na, e->max_batch); /* the sub-batch arrays' size */
     bool *taken = calloc(n ? n : 1, sizeof *taken);
     /* generation asks for at most one row per request; other callers may ask for more */
     bool own = nt > (size_t)e->max_batch || na > (size_t)e->max_batch;
@@ -318,10 +318,15 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
                 for (size_t i = first; i < n; i++) {
                     if (t[i].slot != s || taken[i]) continue;
                     if (t[i].audio != path) break;
-                    if (picks && path == 1 && t[i].logits) /* its planned draws, in sub order */
-                        memcpy(e->sub_picks + (size_t)sub_rows++ * HB_NUM_CODEBOOKS,
-                               picks + (size_t)e->row_of[i] * HB_NUM_CODEBOOKS,
-                               HB_NUM_CODEBOOKS * sizeof *picks);
+                    if (draws && t[i].logits) { /* its planned draws, in sub order */
+                        size_t from = (size_t)e->row_of[i], to = sub_rows++;
+                        if (path == 1)
+                            memcpy(e->sub_picks + to * HB_NUM_CODEBOOKS,
+                                   draws->audio + from * HB_NUM_CODEBOOKS,
+                                   HB_NUM_CODEBOOKS * sizeof *e->sub_picks);
+                        else
+                            e->sub_tpicks[to] = draws->text[from];
+                    }
                     e->sub[m] = t[i];
                     e->sub_src[m++] = (int32_t)i;
                     taken[i] = true;
@@ -329,19 +334,22 @@ hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *t
                 }
             }
             if (rc || m == 0) continue;
-            bool draw = picks && path == 1;
-            rc = e->ops->forward(e->be[path], e->sub, m, sub_text, sub_audio,
-                                 draw ? e->sub_picks : NULL, draw ? e->sub_codes : NULL, err);
+            hb_draws sd = {path ? e->sub_picks : NULL, path ? e->sub_codes : NULL,
+                           path ? NULL : e->sub_tpicks, path ? NULL : e->sub_tcodes};
+            rc = e->ops->forward(e->be[path], e->sub, m, sub_text, sub_audio, draws ? &sd : NULL,
+                                 err);
             size_t r = 0, K2 = 2 * HB_NUM_CODEBOOKS;
             for (size_t j = 0; j < m && !rc; j++) {
                 if (!e->sub[j].logits) continue;
-                int32_t row = e->row_of[e->sub_src[j]];
-                if (path == 0)
-                    memcpy(text_logits + (size_t)row * V, sub_text + r * V, V * sizeof(float));
-                else if (draw)
-                    memcpy(codes + (size_t)row * K2, e->sub_codes + r * K2, K2 * sizeof *codes);
+                size_t row = (size_t)e->row_of[e->sub_src[j]];
+                if (draws && path == 0)
+                    memcpy(draws->text_out + row * 2, e->sub_tcodes + r * 2, 2 * sizeof(int32_t));
+                else if (draws)
+                    memcpy(draws->audio_out + row * K2, e->sub_codes + r * K2, K2 * sizeof(int32_t));
+                else if (path == 0)
+                    memcpy(text_logits + row * V, sub_text + r * V, V * sizeof(float));
                 else
-                    memcpy(audio_logits + (size_t)row * A, sub_audio + r * A, A * sizeof(float));
+                    memcpy(audio_logits + row * A, sub_audio + r * A, A * sizeof(float));
                 r++;
             }
             done += m;

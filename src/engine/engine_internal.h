@@ -57,6 +57,17 @@ typedef struct {
 
 typedef struct hb_backend hb_backend;
 
+/* Draws made on the device, planned by the engine (sampling.h), rows in token order per path:
+ * audio: 8 picks a row; audio_out gets 16 int32 a row, the 8 codes and then, per codebook, the
+ * first non-finite head output (-1 where none). text: one pick a row; text_out gets 2 int32 a
+ * row, the token and the first non-finite head output (-1 where none). */
+typedef struct hb_draws {
+    const hb_pick *audio;
+    int32_t *audio_out;
+    const hb_text_pick *text;
+    int32_t *text_out;
+} hb_draws;
+
 #define HB_DEVICE_DRAW_MAX_ROWS 2048
 
 typedef struct {
@@ -71,13 +82,10 @@ typedef struct {
     /* Runs tokens[0..n): tokens of one slot come in increasing positions and the KV cache of
      * that slot must hold every earlier position. Head outputs of the tokens that ask for them
      * go, in token order, to text_logits (vocab floats a row) or audio_logits (8 x rows).
-     * With picks (only where device_sampling is set), the audio rows are drawn on the device
-     * instead: picks holds 8 a row (sampling.h), and codes receives 16 int32 a row, the 8 codes
-     * and then, per codebook, the first non-finite head output (-1 where none); audio_logits is
-     * then not written. */
+     * With draws (only where device_sampling is set), the rows are drawn on the device instead
+     * and their head outputs are not written: see hb_draws. */
     hb_status (*forward)(hb_backend *b, const hb_token *tokens, size_t n, float *text_logits,
-                         float *audio_logits, const hb_pick *picks, int32_t *codes,
-                         hb_error *err);
+                         float *audio_logits, const struct hb_draws *draws, hb_error *err);
     /* Copies KV positions [p0, p1) of slot from src (same backend type and model) into dst. */
     hb_status (*kv_copy)(hb_backend *dst, const hb_backend *src, int slot, int p0, int p1,
                          hb_error *err);
@@ -87,8 +95,8 @@ typedef struct {
     bool (*available)(void);
     /* Describes the device in a sentence (NULL: "cpu"). */
     void (*device_name)(const hb_backend *b, char *out, size_t size);
-    /* Whether forward can draw audio codes on the device (picks), for codebooks of at most
-     * HB_DEVICE_DRAW_MAX_ROWS entries (the engine draws on the host above that). */
+    /* Whether forward can draw on the device (draws): audio codebooks of at most
+     * HB_DEVICE_DRAW_MAX_ROWS entries (the engine draws on the host above that) and text. */
     bool device_sampling;
     /* CUDA graphs captured so far: how many, the time spent capturing, their device memory
      * (NULL where there are none). */
@@ -137,16 +145,18 @@ struct hb_engine {
     int nsamplers;
     struct hb_pool *pool;     /* samples the requests of a step in parallel */
     struct hb_job *jobs;      /* a step's head outputs to sample, in token order */
-    bool dev_sampling;        /* audio codes drawn on the device (backend can, not turned off) */
+    bool dev_sampling;        /* tokens drawn on the device (backend can, not turned off) */
     hb_pick *picks, *sub_picks; /* a step's planned audio draws, 8 a row (pair: per engine) */
-    int32_t *codes, *sub_codes; /* the drawn codes, 16 a row (see hb_backend_ops.forward) */
+    int32_t *codes, *sub_codes; /* the drawn codes, 16 a row (see hb_draws) */
+    hb_text_pick *tpicks, *sub_tpicks; /* a step's planned text draws, one a row */
+    int32_t *tcodes, *sub_tcodes; /* the drawn tokens, 2 a row (see hb_draws) */
 };
 
 /* Runs a batch through the engine (the backend, or both halves of a pair with the handoffs),
  * putting head outputs in token order like hb_backend_ops.forward. */
 hb_status hb__engine_forward(hb_engine *e, const hb_token *t, size_t n, float *text_logits,
-                             float *audio_logits, const hb_pick *picks, int32_t *codes,
-                             hb_step_report *rep, hb_error *err);
+                             float *audio_logits, const hb_draws *draws, hb_step_report *rep,
+                             hb_error *err);
 
 /* Request bookkeeping (generate.c). */
 hb_status hb__requests_init(hb_engine *e, hb_error *err);

@@ -97,9 +97,14 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
     e->codes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * K * sizeof *e->codes);
     e->sub_picks = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * K * sizeof *e->sub_picks);
     e->sub_codes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * K * sizeof *e->sub_codes);
+    e->tpicks = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->tpicks);
+    e->sub_tpicks = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->sub_tpicks);
+    e->tcodes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * sizeof *e->tcodes);
+    e->sub_tcodes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * sizeof *e->sub_tcodes);
     if (!e->req || !e->toks || !e->sub || !e->row_of || !e->sub_src || !e->text_logits ||
         !e->audio_logits || !e->sub_text || !e->sub_audio || !e->jobs || !e->picks || !e->codes ||
-        !e->sub_picks || !e->sub_codes)
+        !e->sub_picks || !e->sub_codes || !e->tpicks || !e->sub_tpicks || !e->tcodes ||
+        !e->sub_tcodes)
         return hb_fail(err, HB_ERR_NOMEM, "out of memory for %zu request slots", mb);
     /* host workers for sampling where there are requests to share: one a core, the calling
      * thread included, 16 at most (batch 64 on a 16-core host: 4 requests a thread) */
@@ -129,7 +134,7 @@ void hb__requests_free(hb_engine *e)
     hb_mem_free(&e->mem, e->req);
     void *bufs[] = {e->toks, e->sub, e->row_of, e->sub_src, e->text_logits, e->audio_logits,
                     e->sub_text, e->sub_audio, e->jobs, e->picks, e->codes, e->sub_picks,
-                    e->sub_codes};
+                    e->sub_codes, e->tpicks, e->sub_tpicks, e->tcodes, e->sub_tcodes};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hb_mem_free(&e->mem, bufs[i]);
     hb_pool_destroy(e->pool);
     for (int w = 0; e->samplers && w < e->nsamplers; w++) {
@@ -340,9 +345,37 @@ static bool push_row(hb_engine *e, int32_t (**a)[K], size_t *n, size_t *cap, con
 
 static uint64_t counter(size_t pos, int stream) { return (uint64_t)pos * 32 + (uint64_t)stream; }
 
-/* After a text token was fed at position pos: choose what comes next. */
-static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, size_t pos,
-                            const float *logits, hb_sampler *sm, hb_error *err)
+/* Plans what follows text token `in` fed at position pos: nothing to draw after
+ * <|audio_out_bos|> (the BOS frame comes next), <|audio_out_bos|> itself once the text budget is
+ * spent, else a draw with the ids that may not come yet banned (exact mode: no early end and no
+ * early audio). */
+static void text_plan(const hb_engine *e, const hb_request *r, const hb_token *in, size_t pos,
+                      hb_text_pick *pk)
+{
+    const hb_model_config *c = &e->cfg;
+    memset(pk, 0, sizeof *pk);
+    if (in->text_id == c->audio_out_bos_id) {
+        pk->forced = HB_PICK_NONE;
+        return;
+    }
+    if (r->ntext >= r->d.max_text_tokens) {
+        pk->forced = c->audio_out_bos_id;
+        return;
+    }
+    int32_t special[] = {c->audio_in_id, c->audio_out_id, c->eos_id, c->audio_out_bos_id,
+                         c->audio_eos_id};
+    pk->forced = -1;
+    pk->nban = r->d.exact ? 5 : 2;
+    memcpy(pk->ban, special, sizeof special);
+    pk->top_k = r->d.text_sampling.top_k;
+    pk->temperature = r->d.text_sampling.temperature;
+    pk->top_p = r->d.text_sampling.top_p;
+    pk->u = hb_uniform(r->d.seed, counter(pos, HB_STREAM_TEXT));
+}
+
+/* After a text token was fed: take the drawn token t (or start the clip), set the next input. */
+static hb_status text_apply(hb_engine *e, hb_request *r, const hb_token *in, int32_t t,
+                            hb_error *err)
 {
     const hb_model_config *c = &e->cfg;
     if (in->text_id == c->audio_out_bos_id) { /* AUDIO_INIT: feed the BOS frame */
@@ -354,19 +387,6 @@ static hb_status after_text(hb_engine *e, hb_request *r, const hb_token *in, siz
         memcpy(r->next.codes, bos, sizeof bos);
         r->mode = HB_MODE_AUDIO_INIT;
         return HB_OK;
-    }
-    int32_t t;
-    if (r->ntext >= r->d.max_text_tokens) {
-        t = c->audio_out_bos_id; /* the text budget is spent: start the audio */
-    } else {
-        uint8_t *ban = sm->ban_text;
-        int32_t special[] = {c->audio_in_id, c->audio_out_id, c->eos_id, c->audio_out_bos_id,
-                             c->audio_eos_id};
-        int nban = r->d.exact ? 5 : 2; /* exact: no early end and no early audio */
-        for (int i = 0; i < nban; i++) ban[special[i]] = 1;
-        t = hb_sample_token(logits, c->vocab, &r->d.text_sampling, ban,
-                            hb_uniform(r->d.seed, counter(pos, HB_STREAM_TEXT)), &sm->text);
-        for (int i = 0; i < nban; i++) ban[special[i]] = 0;
     }
     if (!push_text(e, r, t)) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
     if (t == c->eos_id) {
@@ -485,8 +505,19 @@ static void sample_job(void *ctx, size_t j, int worker)
     r->pos += fed;
     hb_error_clear(&jb->err);
     if (!t->audio) {
-        jb->rc = check_finite(jb->logits, (size_t)e->cfg.vocab, r, (size_t)t->pos, &jb->err);
-        if (!jb->rc) jb->rc = after_text(e, r, t, (size_t)t->pos, jb->logits, sm, &jb->err);
+        const hb_text_pick *tp = &e->tpicks[jb->row];
+        int32_t tok;
+        if (e->dev_sampling) {
+            tok = e->tcodes[jb->row * 2];
+            if (e->tcodes[jb->row * 2 + 1] >= 0)
+                jb->rc = hb_fail(&jb->err, HB_ERR_DATA, "request %llu: the model produced a "
+                                 "non-finite logit (entry %d) at position %zu",
+                                 (unsigned long long)r->id, e->tcodes[jb->row * 2 + 1], (size_t)t->pos);
+        } else {
+            jb->rc = check_finite(jb->logits, (size_t)e->cfg.vocab, r, (size_t)t->pos, &jb->err);
+            tok = jb->rc ? 0 : hb_text_pick_sample(jb->logits, e->cfg.vocab, tp, sm->ban_text, &sm->text);
+        }
+        if (!jb->rc) jb->rc = text_apply(e, r, t, tok, &jb->err);
         return;
     }
     const hb_model_config *c = &e->cfg;
@@ -541,15 +572,18 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     }
     rep->tokens = n;
     if (n == 0) return HB_OK;
-    /* every audio draw is planned before the pass, so the device can make it */
-    size_t na = 0;
-    for (size_t i = 0; i < n; i++)
-        if (e->toks[i].logits && e->toks[i].audio)
-            audio_plan(e, &e->req[e->toks[i].slot], (size_t)e->toks[i].pos, e->picks + (na++) * K);
+    /* every draw is planned before the pass, so the device can make it */
+    size_t na = 0, ntx = 0;
+    for (size_t i = 0; i < n; i++) {
+        const hb_token *t = &e->toks[i];
+        if (!t->logits) continue;
+        if (t->audio) audio_plan(e, &e->req[t->slot], (size_t)t->pos, e->picks + (na++) * K);
+        else text_plan(e, &e->req[t->slot], t, (size_t)t->pos, &e->tpicks[ntx++]);
+    }
+    hb_draws draws = {e->picks, e->codes, e->tpicks, e->tcodes};
     double t0 = hb_now_s();
     hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits,
-                                      e->dev_sampling ? e->picks : NULL,
-                                      e->dev_sampling ? e->codes : NULL, rep, err);
+                                      e->dev_sampling ? &draws : NULL, rep, err);
     rep->forward_s = hb_now_s() - t0;
     if (rc) return rc;
     /* the head outputs to sample, one job a request, in token order */
@@ -561,7 +595,7 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
         e->jobs[nj++] = (struct hb_job){
             .token = i, .row = row, .logits = t->audio ? e->audio_logits + row * A : e->text_logits + row * V};
     }
-    if (e->dev_sampling && it == 0) /* only drawn codes to take: not worth waking the pool */
+    if (e->dev_sampling) /* only drawn tokens to take: not worth waking the pool */
         for (size_t j = 0; j < nj; j++) sample_job(e, j, 0);
     else
         hb_pool_run(e->pool, nj, sample_job, e);

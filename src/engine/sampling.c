@@ -160,6 +160,18 @@ int32_t hb_pick_sample(const float *l, int n, const hb_pick *pk, int32_t bos, in
     return code;
 }
 
+int32_t hb_text_pick_sample(const float *l, int n, const hb_text_pick *pk, uint8_t *ban,
+                            hb_sample_ws *ws)
+{
+    if (pk->forced >= 0) return pk->forced;
+    if (pk->forced == HB_PICK_NONE) return 0;
+    hb_sampling s = {.temperature = pk->temperature, .top_k = pk->top_k, .top_p = pk->top_p};
+    for (int i = 0; i < pk->nban; i++) ban[pk->ban[i]] = 1;
+    int32_t t = hb_sample_token(l, n, &s, ban, pk->u, ws);
+    for (int i = 0; i < pk->nban; i++) ban[pk->ban[i]] = 0;
+    return t;
+}
+
 hb_status hb_sample_ws_init(hb_sample_ws *ws, int n, hb_error *err)
 {
     ws->n = n;

@@ -57,4 +57,22 @@ typedef struct {
 int32_t hb_pick_sample(const float *logits, int n, const hb_pick *pk, int32_t bos, int32_t eos,
                        int32_t codebook_size, uint8_t *ban, hb_sample_ws *ws);
 
+/* One text token's draw, planned before the forward pass like hb_pick: a token fixed by the
+ * generation state (HB_PICK_NONE: the output is not used), or a draw with up to 5 banned ids. */
+#define HB_PICK_NONE (-2)
+typedef struct {
+    int32_t forced;      /* >= 0: this token; HB_PICK_NONE: nothing to draw */
+    int32_t nban;
+    int32_t ban[5];
+    int32_t top_k;       /* 0: off */
+    float temperature;   /* <= 0: greedy */
+    float top_p;
+    double u;
+} hb_text_pick;
+
+/* The host's executor of a text pick over the n-entry text head; ban is n zeroed bytes of
+ * scratch, left zeroed. HB_PICK_NONE gives 0. */
+int32_t hb_text_pick_sample(const float *logits, int n, const hb_text_pick *pk, uint8_t *ban,
+                            hb_sample_ws *ws);
+
 #endif

@@ -57,7 +57,7 @@ json_t *hb_environment(hb_engine *const *engines, const char *const *names, int 
             engs, names[i],
             json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
                       "topology", info.topology == HB_TOPO_UNIFIED ? "unified" : "separate",
-                      "backend", info.backend, "audio_draws", info.device_sampling ? "device" : "host",
+                      "backend", info.backend, "draws", info.device_sampling ? "device" : "host",
                       "dtype", hb_dtype_lower(info.dtype), "params",
                       (json_int_t)info.params, "max_batch", info.max_batch, "max_seq_len",
                       info.max_seq_len, "weights_hash", info.weights_hash, "config", "layers",

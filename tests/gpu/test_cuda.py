@@ -5,9 +5,9 @@
     weights within 1e-2; text prompts with text decode steps, mixed prompts with audio steps;
     unified and separate;
   - greedy codes over 100 frames identical between CUDA unified, CUDA separate and CPU;
-  - audio codes drawn on the device identical to the host's draws from the same head outputs,
-    for top-p + RAS, top-k, plain temperature and greedy, with EOS allowed (the clip may end),
-    unified, separate and with graphs;
+  - text tokens and audio codes drawn on the device identical to the host's draws from the same
+    head outputs, for top-p + RAS, top-k, plain temperature and greedy, with EOS allowed (the
+    clip may end), unified, separate and with graphs;
   - compute-sanitizer memcheck clean on a forward pass of each topology (when the tool exists).
 usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER
 """
@@ -149,15 +149,16 @@ def main():
                                                     os.path.join(d, "audio")]),
                                ("device graphs", ["--engine", os.path.join(d, "unified"), "--cuda-graphs"])):
                 rc, out, err = run([bench, "generate", *args, "--backend", "cuda", *opts, "--frames", "100",
-                                    "--prompt-length", "20", "--seed", "11"])
+                                    "--text-tokens", "12", "--prompt-length", "20", "--seed", "11"])
                 doc = json.loads(out) if rc == 0 else None
-                got[name] = (doc["frames"], doc["audio_draws"]) if doc else err
+                got[name] = (doc["frames"], doc["draws"], doc["text"]) if doc else err
             ok = all(not isinstance(v, str) for v in got.values())
             ok = ok and got["host"][1] == "host" and all(got[k][1] == "device" for k in got if k != "host")
-            ok = ok and len({json.dumps(v[0]) for v in got.values()}) == 1 and len(got["host"][0]) > 0
-            res.check(f"small: audio codes drawn on the device = drawn on the host ({label}, "
+            ok = ok and len({json.dumps([v[0], v[2]]) for v in got.values()}) == 1 and len(got["host"][2]) > 0
+            res.check(f"small: text tokens and audio codes drawn on the device = drawn on the host "
+                      f"({label}, {len(got['host'][2]) if ok else '?'} text tokens, "
                       f"{len(got['host'][0]) if ok else '?'} frames)", ok,
-                      str({k: (v if isinstance(v, str) else (len(v[0]), v[1])) for k, v in got.items()}))
+                      str({k: (v if isinstance(v, str) else (len(v[2]), len(v[0]), v[1])) for k, v in got.items()}))
         cs = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
         if os.path.exists(cs):
             d = os.path.join(tmp, "tiny_f32")

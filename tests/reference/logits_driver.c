@@ -70,7 +70,7 @@ int main(int argc, char **argv)
             }
         }
         float *tl = malloc((nt ? nt : 1) * V * sizeof *tl), *al = malloc((na ? na : 1) * A * sizeof *al);
-        if (hb__engine_forward(e, t, n, tl, al, NULL, NULL, NULL, &err)) die(err.msg);
+        if (hb__engine_forward(e, t, n, tl, al, NULL, NULL, &err)) die(err.msg);
         size_t it = 0, ia = 0;
         for (size_t i = 0; i < n; i++) {
             if (t[i].audio)

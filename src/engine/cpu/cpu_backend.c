@@ -257,10 +257,9 @@ static void mlp_group(hb_backend *b, const layer_w *l, size_t n, int audio, size
 }
 
 static hb_status cpu_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
-                             float *audio_logits, const hb_pick *picks, int32_t *codes,
-                             hb_error *err)
+                             float *audio_logits, const hb_draws *draws, hb_error *err)
 {
-    if (picks || codes) return hb_fail(err, HB_ERR_INTERNAL, "the CPU backend draws no codes");
+    if (draws) return hb_fail(err, HB_ERR_INTERNAL, "the CPU backend draws no tokens");
     const hb_model_config *c = &b->c;
     hb_status rc = grow_workspace(b, n, err);
     if (rc) return rc;

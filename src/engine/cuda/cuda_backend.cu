@@ -36,13 +36,13 @@ struct layer_ptrs {
 struct fwd_plan_key {
     size_t n;
     int cnt[2], want[2];
-    bool draw; // audio codes drawn on the device
+    bool draw; // tokens and audio codes drawn on the device
 };
 
 // Where things lie in the pinned staging buffer: tokens and index lists going to the device,
 // head outputs (text, and audio unless drawn) and drawn codes coming back, picks going.
 struct stage_layout {
-    size_t idx, out, picks, codes, total;
+    size_t idx, out, picks, tpicks, codes, tcodes, total;
 };
 
 struct hb_backend {
@@ -90,6 +90,10 @@ struct hb_backend {
     int32_t *idx;
     hb_pick *picks;          // a step's planned audio draws (max_batch x 8)
     int32_t *codes;          // their outcome (max_batch x 16)
+    hb_text_pick *tpicks;    // a step's planned text draws (max_batch)
+    int32_t *tcodes;         // their outcome (max_batch x 2)
+    hb_text_scratch tscr;    // the text draws' sort (allocated with a text head)
+    void *tscr_block;
 };
 
 static size_t align16(size_t x) { return (x + 15) / 16 * 16; }
@@ -99,11 +103,13 @@ static stage_layout layout_of(const hb_model_config *c, size_t n, const fwd_plan
     stage_layout s;
     s.idx = align16(n * sizeof(hb_token));
     s.out = align16(s.idx + 2 * n * 4);
-    size_t out = (size_t)pl.want[0] * c->vocab + (pl.draw ? 0 : (size_t)pl.want[1] * hb_audio_vocab(c));
+    size_t out = pl.draw ? 0 : (size_t)pl.want[0] * c->vocab + (size_t)pl.want[1] * hb_audio_vocab(c);
     s.picks = align16(s.out + out * 4);
-    size_t rows = pl.draw ? (size_t)pl.want[1] : 0;
-    s.codes = align16(s.picks + rows * HB_NUM_CODEBOOKS * sizeof(hb_pick));
-    s.total = s.codes + rows * 2 * HB_NUM_CODEBOOKS * 4;
+    size_t ra = pl.draw ? (size_t)pl.want[1] : 0, rt = pl.draw ? (size_t)pl.want[0] : 0;
+    s.tpicks = align16(s.picks + ra * HB_NUM_CODEBOOKS * sizeof(hb_pick));
+    s.codes = align16(s.tpicks + rt * sizeof(hb_text_pick));
+    s.tcodes = align16(s.codes + ra * 2 * HB_NUM_CODEBOOKS * 4);
+    s.total = s.tcodes + rt * 2 * 4;
     return s;
 }
 
@@ -126,10 +132,18 @@ static void free_workspace(hb_backend *b)
 static void drop_graphs(hb_backend *b);
 #define CUBLAS_WS_BYTES ((size_t)32 << 20)
 
-// device picks and codes of max_batch rows, one allocation
+// device picks and codes of max_batch rows, audio and text, one allocation
 static size_t draw_bytes(const hb_backend *b)
 {
-    return (size_t)b->max_batch * HB_NUM_CODEBOOKS * (sizeof(hb_pick) + 2 * 4);
+    return (size_t)b->max_batch * (HB_NUM_CODEBOOKS * (sizeof(hb_pick) + 2 * 4) +
+                                   sizeof(hb_text_pick) + 2 * 4);
+}
+
+// the text draws' scratch (text heads only): 2 key/index pairs an entry, rows, cub's workspace
+static size_t text_scratch_bytes(const hb_backend *b)
+{
+    size_t entries = (size_t)b->max_batch * b->c.vocab;
+    return entries * 24 + (size_t)b->max_batch * HB_TEXT_ROW_BYTES + 256 + b->tscr.sort_bytes;
 }
 
 static void cuda_destroy(hb_backend *b)
@@ -147,6 +161,7 @@ static void cuda_destroy(hb_backend *b)
     dev_free(b, b->cublas_ws, HB_MEM_WORKSPACE, CUBLAS_WS_BYTES);
     dev_free(b, b->qkv1, HB_MEM_WORKSPACE, b->qkv1_bytes);
     dev_free(b, b->picks, HB_MEM_WORKSPACE, draw_bytes(b));
+    dev_free(b, b->tscr_block, HB_MEM_WORKSPACE, text_scratch_bytes(b));
     dev_free(b, b->att_part, HB_MEM_WORKSPACE, (size_t)b->att_part_blocks * (b->c.head_dim + 2) * 4);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
@@ -314,7 +329,27 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
                        HB_MEM_WORKSPACE, "split attention runs", err);
     }
     if (!rc) rc = dev_alloc(b, (void **)&b->picks, draw_bytes(b), HB_MEM_WORKSPACE, "device draws", err);
-    if (!rc) b->codes = (int32_t *)(b->picks + (size_t)max_batch * HB_NUM_CODEBOOKS);
+    if (!rc) {
+        b->codes = (int32_t *)(b->picks + (size_t)max_batch * HB_NUM_CODEBOOKS);
+        b->tpicks = (hb_text_pick *)(b->codes + (size_t)max_batch * 2 * HB_NUM_CODEBOOKS);
+        b->tcodes = (int32_t *)(b->tpicks + max_batch);
+    }
+    if (!rc && b->text_head) {
+        b->tscr.sort_bytes = hb_cuda_text_sort_bytes(max_batch, cfg->vocab);
+        rc = dev_alloc(b, &b->tscr_block, text_scratch_bytes(b), HB_MEM_WORKSPACE,
+                       "the text draws' sort", err);
+        if (!rc) {
+            size_t entries = (size_t)max_batch * cfg->vocab;
+            char *q = (char *)b->tscr_block;
+            b->tscr.keys = (unsigned long long *)q;
+            b->tscr.sorted = b->tscr.keys + entries;
+            b->tscr.vals = (int *)(b->tscr.sorted + entries);
+            b->tscr.sorted_vals = b->tscr.vals + entries;
+            b->tscr.rows = b->tscr.sorted_vals + entries;
+            size_t tmp_off = (entries * 24 + (size_t)max_batch * HB_TEXT_ROW_BYTES + 255) / 256 * 256;
+            b->tscr.sort_tmp = q + tmp_off; /* 256-byte aligned, as cub asks */
+        }
+    }
     b->kv_bf16 = b->bf16; /* bf16 weights: bf16 cache entries (half the bytes attention reads) */
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * (b->kv_bf16 ? 2 : 4);
     if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
@@ -553,8 +588,11 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     stage_layout sl = layout_of(c, n, pl);
     CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
     CUDA_TRY(cudaMemcpyAsync(b->idx, stage + sl.idx, 2 * n * 4, cudaMemcpyHostToDevice, s));
-    if (pl.draw)
+    if (pl.draw && pl.want[1])
         CUDA_TRY(cudaMemcpyAsync(b->picks, stage + sl.picks, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick),
+                                 cudaMemcpyHostToDevice, s));
+    if (pl.draw && pl.want[0])
+        CUDA_TRY(cudaMemcpyAsync(b->tpicks, stage + sl.tpicks, (size_t)pl.want[0] * sizeof(hb_text_pick),
                                  cudaMemcpyHostToDevice, s));
     const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
     hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
@@ -581,6 +619,10 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
                                c->stream_eos, c->codebook_size, b->codes, s);
             CUDA_TRY(cudaMemcpyAsync(stage + sl.codes, b->codes, (size_t)cnt * 2 * HB_NUM_CODEBOOKS * 4,
                                      cudaMemcpyDeviceToHost, s));
+        } else if (pl.draw) {
+            CUDA_TRY(hb_cuda_draw_text(b->logits + out_off, cnt, N, b->tpicks, &b->tscr, b->tcodes, s));
+            CUDA_TRY(cudaMemcpyAsync(stage + sl.tcodes, b->tcodes, (size_t)cnt * 2 * 4,
+                                     cudaMemcpyDeviceToHost, s));
         } else {
             CUDA_TRY(cudaMemcpyAsync(hout + out_off, b->logits + out_off, (size_t)cnt * N * 4,
                                      cudaMemcpyDeviceToHost, s));
@@ -591,16 +633,15 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
 }
 
 static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
-                              float *audio_logits, const hb_pick *picks, int32_t *codes,
-                              hb_error *err)
+                              float *audio_logits, const hb_draws *draws, hb_error *err)
 {
     const hb_model_config *c = &b->c;
     CUDA_TRY(cudaSetDevice(b->device));
     int rows = hb_codebook_rows(c);
-    fwd_plan pl = {n, {0, 0}, {0, 0}, picks != nullptr};
-    if (picks && (!codes || rows > HB_DEVICE_DRAW_MAX_ROWS))
-        return hb_fail(err, HB_ERR_INTERNAL, "device draws need a codes buffer and at most %d "
-                       "entries a codebook (%d here)", HB_DEVICE_DRAW_MAX_ROWS, rows);
+    fwd_plan pl = {n, {0, 0}, {0, 0}, draws != nullptr};
+    if (draws && rows > HB_DEVICE_DRAW_MAX_ROWS)
+        return hb_fail(err, HB_ERR_INTERNAL, "device draws take at most %d entries a codebook (%d "
+                       "here)", HB_DEVICE_DRAW_MAX_ROWS, rows);
     for (size_t i = 0; i < n; i++) {
         const hb_token *t = &tok[i];
         if (t->slot < 0 || t->slot >= b->max_batch || t->pos < 0 || t->pos >= b->max_seq)
@@ -618,12 +659,14 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
         if (t->logits) pl.want[t->audio ? 1 : 0]++;
     }
     for (int p = 0; p < 2; p++)
-        if (pl.want[p] && !(p ? (b->audio_head && (audio_logits || pl.draw)) : (b->text_head && text_logits)))
+        if (pl.want[p] && !(p ? (b->audio_head && (audio_logits || pl.draw))
+                              : (b->text_head && (text_logits || pl.draw))))
             return hb_fail(err, HB_ERR_INTERNAL, "%s logits requested without a %s head", p ? "audio" : "text",
                            p ? "audio" : "text");
-    if (pl.draw && pl.want[1] > b->max_batch)
-        return hb_fail(err, HB_ERR_INTERNAL, "%d audio rows to draw, more than the %d request slots",
-                       pl.want[1], b->max_batch);
+    if (pl.draw && (pl.want[0] > b->max_batch || pl.want[1] > b->max_batch ||
+                    (pl.want[0] && !draws->text) || (pl.want[1] && !draws->audio)))
+        return hb_fail(err, HB_ERR_INTERNAL, "%d text and %d audio rows to draw: more than the %d "
+                       "request slots, or no picks", pl.want[0], pl.want[1], b->max_batch);
     size_t logit_floats = (size_t)pl.want[0] * c->vocab + (size_t)pl.want[1] * hb_audio_vocab(c);
     size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
     stage_layout sl = layout_of(c, n, pl);
@@ -636,7 +679,10 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
     // stage: tokens, then the per-path MLP index lists, then the head index lists
     char *stage = b->pinned;
     memcpy(stage, tok, n * sizeof(hb_token));
-    if (pl.draw) memcpy(stage + sl.picks, picks, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick));
+    if (pl.draw && pl.want[1])
+        memcpy(stage + sl.picks, draws->audio, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick));
+    if (pl.draw && pl.want[0])
+        memcpy(stage + sl.tpicks, draws->text, (size_t)pl.want[0] * sizeof(hb_text_pick));
     int32_t *ix = (int32_t *)(stage + sl.idx);
     size_t k = 0;
     for (int p = 0; p < 2; p++)
@@ -685,11 +731,16 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
     CUDA_TRY(cudaStreamSynchronize(s));
     CUDA_TRY(cudaGetLastError());
     const float *hout = (const float *)(stage + sl.out);
-    if (pl.want[0]) memcpy(text_logits, hout, (size_t)pl.want[0] * c->vocab * 4);
-    if (pl.want[1] && pl.draw)
-        memcpy(codes, stage + sl.codes, (size_t)pl.want[1] * 2 * HB_NUM_CODEBOOKS * 4);
-    else if (pl.want[1])
-        memcpy(audio_logits, hout + (size_t)pl.want[0] * c->vocab, (size_t)pl.want[1] * hb_audio_vocab(c) * 4);
+    if (pl.draw) {
+        if (pl.want[0]) memcpy(draws->text_out, stage + sl.tcodes, (size_t)pl.want[0] * 2 * 4);
+        if (pl.want[1])
+            memcpy(draws->audio_out, stage + sl.codes, (size_t)pl.want[1] * 2 * HB_NUM_CODEBOOKS * 4);
+    } else {
+        if (pl.want[0]) memcpy(text_logits, hout, (size_t)pl.want[0] * c->vocab * 4);
+        if (pl.want[1])
+            memcpy(audio_logits, hout + (size_t)pl.want[0] * c->vocab,
+                   (size_t)pl.want[1] * hb_audio_vocab(c) * 4);
+    }
     return HB_OK;
 }
 

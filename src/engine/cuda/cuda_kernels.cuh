@@ -147,6 +147,22 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *picks, int bos,
                         int eos, int codebook_size, int32_t *out, cudaStream_t s);
 
+// sample.cu, text rows: the token of each of nrows text-head rows (V entries), drawn by picks
+// (one a row) as hb_text_pick_sample does; out gets 2 int32 a row (the token, the first
+// non-finite entry or -1). The scratch holds max rows x V key/index pairs twice (the first keys
+// also serve as the rows' probabilities after the sort), the rows' state and cub's workspace.
+struct hb_text_scratch {
+    unsigned long long *keys, *sorted;
+    int *vals, *sorted_vals;
+    void *rows;       // max rows of (float, int, int)
+    void *sort_tmp;
+    size_t sort_bytes;
+};
+#define HB_TEXT_ROW_BYTES 12
+size_t hb_cuda_text_sort_bytes(int rows, int V);
+cudaError_t hb_cuda_draw_text(const float *logits, int nrows, int V, const hb_text_pick *picks,
+                              hb_text_scratch *sc, int32_t *out, cudaStream_t s);
+
 // elementwise.cu
 void hb_cuda_add(float *x, const float *y, size_t n, cudaStream_t s);
 void hb_cuda_scatter_add(float *x, const int32_t *idx, const float *rows, int n, int hidden,

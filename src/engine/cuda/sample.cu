@@ -1,7 +1,7 @@
-// sample.cu - audio codes drawn on the device, so a decode step returns 8 codes a request
-// instead of 8 x 1,026 head outputs to be sampled by the host.
+// sample.cu - tokens drawn on the device, so a decode step returns 8 codes (or one text token)
+// a request instead of 8 x 1,026 (or 128,256) head outputs to be sampled by the host.
 //
-// One block per (row, codebook) applies the rule of hb_pick_sample (sampling.c) to that
+// Audio: one block per (row, codebook) applies the rule of hb_pick_sample (sampling.c) to that
 // codebook's n head outputs l[0..n):
 //   a fixed code (delay pattern) is taken as is;
 //   greedy: the argmax over the allowed entries (stream BOS never, stream EOS not in exact
@@ -19,6 +19,8 @@
 // outputs it samples itself.
 #include <limits.h>
 #include <math.h>
+
+#include <cub/device/device_radix_sort.cuh>
 
 #include "cuda_kernels.cuh"
 
@@ -238,4 +240,209 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
     while (P < n) P <<= 1;
     hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, P / 2, (size_t)P * 16, s, logits, n, P,
               picks, bos, eos, codebook_size, out);
+}
+
+// ------------------------------------------------------------------------------ text rows ----
+//
+// A text row has 128k entries: too many to sort in shared memory, so a draw takes three steps.
+// text_prep: one block a row checks the row (first non-finite entry), takes fixed tokens and
+// greedy draws (argmax over the allowed entries, lowest index on ties), and writes each entry's
+// 64-bit key, the row above its logit's order bits (all ones for an entry banned, with p = 0,
+// or of a row drawn otherwise), with its index as the value. One radix sort of all rows' pairs
+// (cub's, stable, so ties keep index order and each row keeps its V places). text_draw: one block
+// a row computes p in the order the rule needs (index order without a filter, sorted order with
+// top-k / top-p) into a double per entry, and finds the cut and the draw by the inverse CDF: each
+// thread sums a run of entries, thread 0 adds the runs in order and walks the run that crosses.
+
+struct text_row {
+    float mx;    // maximum allowed logit
+    int m;       // entries with p > 0 (the sorted prefix)
+    int mode;    // 0: done, 1: draw in index order, 2: draw in sorted order
+};
+
+__device__ __forceinline__ bool text_allowed(int i, const hb_text_pick &pk)
+{
+    for (int b = 0; b < pk.nban; b++)
+        if (pk.ban[b] == i) return false;
+    return true;
+}
+
+__global__ void text_prep_kernel(const float *logits, int V, const hb_text_pick *picks,
+                                 unsigned long long *keys, int *vals, text_row *rows, int32_t *out)
+{
+    pdl_enter();
+    __shared__ float fs[32];
+    __shared__ int is[32];
+    int row = blockIdx.x;
+    const hb_text_pick pk = picks[row];
+    const float *l = logits + (size_t)row * V;
+    unsigned long long *kr = keys + (size_t)row * V, hi = (unsigned long long)row << 32;
+    int *vr = vals + (size_t)row * V;
+    int bad = INT_MAX;
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        if (!isfinite(l[i])) bad = min(bad, i);
+    bad = block_reduce_int(bad, false, is);
+    bool filter = pk.top_k > 0 || pk.top_p < 1;
+    int mode = pk.forced < 0 && pk.forced != HB_PICK_NONE && bad == INT_MAX && pk.temperature > 0
+                   ? (filter ? 2 : 1)
+                   : 0;
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < V; i += blockDim.x)
+        if (text_allowed(i, pk)) mx = fmaxf(mx, l[i]);
+    mx = block_max_float(mx, fs);
+    int token = pk.forced >= 0 ? pk.forced : 0;
+    if (mode == 0 && pk.forced == -1 && bad == INT_MAX) { /* greedy */
+        int idx = INT_MAX;
+        for (int i = threadIdx.x; i < V; i += blockDim.x)
+            if (text_allowed(i, pk) && l[i] == mx) idx = min(idx, i);
+        idx = block_reduce_int(idx, false, is);
+        token = idx == INT_MAX ? 0 : idx;
+    }
+    int cnt = 0;
+    double temp = pk.temperature;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        bool in = mode == 2 && text_allowed(i, pk) && exp(((double)l[i] - mx) / temp) > 0;
+        kr[i] = hi | (in ? order_key(l[i], i) >> 32 : 0xffffffffull);
+        vr[i] = i;
+        cnt += in;
+    }
+    for (int o = 16; o > 0; o >>= 1) cnt += __shfl_xor_sync(0xffffffffu, cnt, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) is[threadIdx.x >> 5] = cnt;
+    __syncthreads();
+    cnt = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) cnt += is[w];
+    if (threadIdx.x == 0) {
+        rows[row] = text_row{mx, cnt, mode};
+        out[2 * row] = token;
+        out[2 * row + 1] = bad == INT_MAX ? -1 : bad;
+    }
+}
+
+// Each thread sums its run of C = ceil(len / threads) entries of p into tsum; returns C.
+__device__ int text_run_sums(const double *p, int len, double *tsum)
+{
+    int C = (len + blockDim.x - 1) / blockDim.x, lo = threadIdx.x * C, hi = min(len, lo + C);
+    double acc = 0;
+    for (int j = lo; j < hi; j++) acc += p[j];
+    __syncthreads();
+    tsum[threadIdx.x] = acc;
+    __syncthreads();
+    return C;
+}
+
+// The first j < len with cum(j) > target (strict) or >= target, cum summed from p[0..len) by
+// runs of entries a thread, the runs added in order; len - 1 when rounding leaves none.
+__device__ int text_find(const double *p, int len, double target, bool strict, double *tsum,
+                         int *slot)
+{
+    int C = text_run_sums(p, len, tsum);
+    if (threadIdx.x == 0) {
+        double run = 0;
+        int found = len - 1;
+        for (int t = 0; t < (int)blockDim.x; t++) {
+            double next = run + tsum[t];
+            if (strict ? next > target : next >= target) {
+                int l0 = t * C, h0 = min(len, l0 + C);
+                double c = run;
+                found = h0 - 1;
+                for (int j = l0; j < h0; j++) {
+                    c += p[j];
+                    if (strict ? c > target : c >= target) {
+                        found = j;
+                        break;
+                    }
+                }
+                break;
+            }
+            run = next;
+        }
+        *slot = found;
+    }
+    __syncthreads();
+    return *slot;
+}
+
+// The sum of p[0..len) in the same order text_find adds it.
+__device__ double text_total(const double *p, int len, double *tsum, double *slot)
+{
+    text_run_sums(p, len, tsum);
+    if (threadIdx.x == 0) {
+        double run = 0;
+        for (int t = 0; t < (int)blockDim.x; t++) run += tsum[t];
+        *slot = run;
+    }
+    __syncthreads();
+    return *slot;
+}
+
+__global__ void text_draw_kernel(const float *logits, int V, const hb_text_pick *picks,
+                                 const int *sorted, double *pbuf, const text_row *rows,
+                                 int32_t *out)
+{
+    pdl_enter();
+    __shared__ double tsum[1024];
+    __shared__ double dslot;
+    __shared__ int islot;
+    int row = blockIdx.x;
+    const text_row st = rows[row];
+    if (st.mode == 0) return;
+    const hb_text_pick pk = picks[row];
+    const float *l = logits + (size_t)row * V;
+    const int *kr = sorted + (size_t)row * V; /* the row's indices in draw order */
+    double *p = pbuf + (size_t)row * V, temp = pk.temperature;
+    int len = st.mode == 2 ? st.m : V;
+    for (int j = threadIdx.x; j < len; j += blockDim.x) {
+        int i = st.mode == 2 ? kr[j] : j;
+        p[j] = st.mode == 2 || text_allowed(i, pk) ? exp(((double)l[i] - st.mx) / temp) : 0;
+    }
+    __syncthreads();
+    int token;
+    if (len == 0) {
+        token = 0;
+    } else if (st.mode == 1) { /* inverse CDF in index order */
+        double sum = text_total(p, len, tsum, &dslot);
+        token = text_find(p, len, pk.u * sum, true, tsum, &islot);
+    } else {
+        int m = pk.top_k > 0 && pk.top_k < len ? pk.top_k : len;
+        double sum = text_total(p, m, tsum, &dslot);
+        if (pk.top_p < 1) {
+            m = text_find(p, m, (double)pk.top_p * sum, false, tsum, &islot) + 1;
+            sum = text_total(p, m, tsum, &dslot);
+        }
+        int j = text_find(p, m, pk.u * sum, true, tsum, &islot);
+        token = kr[j];
+    }
+    if (threadIdx.x == 0) out[2 * row] = token;
+}
+
+static int row_bits(int rows)
+{
+    int b = 1;
+    while ((1 << b) < rows) b++;
+    return b;
+}
+
+size_t hb_cuda_text_sort_bytes(int rows, int V)
+{
+    size_t bytes = 0;
+    cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const unsigned long long *)nullptr,
+                                    (unsigned long long *)nullptr, (const int *)nullptr,
+                                    (int *)nullptr, (int64_t)rows * V, 0, 64);
+    return bytes; /* for all 64 bits: at least what fewer bits need */
+}
+
+cudaError_t hb_cuda_draw_text(const float *logits, int nrows, int V, const hb_text_pick *picks,
+                              hb_text_scratch *sc, int32_t *out, cudaStream_t s)
+{
+    hb_launch(text_prep_kernel, nrows, 1024, 0, s, logits, V, picks, sc->keys, sc->vals,
+              (text_row *)sc->rows, out);
+    size_t bytes = sc->sort_bytes;
+    cudaError_t e = cub::DeviceRadixSort::SortPairs(
+        sc->sort_tmp, bytes, (const unsigned long long *)sc->keys, sc->sorted,
+        (const int *)sc->vals, sc->sorted_vals, (int64_t)nrows * V, 0, 32 + row_bits(nrows), s);
+    if (e != cudaSuccess) return e;
+    hb_launch(text_draw_kernel, nrows, 1024, 0, s, logits, V, picks, (const int *)sc->sorted_vals,
+              (double *)sc->keys, (const text_row *)sc->rows, out);
+    return cudaSuccess;
 }
