@@ -97,9 +97,19 @@ typedef enum {
     HB_TK_AUDIO_MLP,    /* audio_mlp.* */
 } hb_tensor_kind;
 
+/* Which tensor a spec is: the model's five whole-model tensors, then a layer's fourteen in the
+ * order the list gives them. Backends keep their pointers by it. */
+typedef enum {
+    HB_TS_EMBED, HB_TS_AUDIO_EMBED, HB_TS_TEXT_HEAD, HB_TS_AUDIO_HEAD, HB_TS_NORM,
+    HB_TS_IN_NORM, /* first of a layer's */
+    HB_TS_POST_NORM, HB_TS_A_IN_NORM, HB_TS_A_POST_NORM, HB_TS_Q, HB_TS_K, HB_TS_V, HB_TS_O,
+    HB_TS_GATE, HB_TS_UP, HB_TS_DOWN, HB_TS_A_GATE, HB_TS_A_UP, HB_TS_A_DOWN
+} hb_tensor_slot;
+
 typedef struct {
     char name[96];
-    hb_tensor_kind kind;
+    hb_tensor_slot slot;
+    hb_tensor_kind kind; /* follows from slot */
     int layer;          /* -1 for non-layer tensors */
     int ndim;
     int64_t shape[2];

@@ -143,6 +143,11 @@ const hb_series *hb_results_get(const hb_results *r, const char *type, const cha
  * into points; their count. *top gets the largest sample among them (0 when none is larger). */
 size_t hb_results_points(const hb_results *r, const char *type, const char *metric,
                          const char **points, size_t max, double *top);
+/* The closed-loop throughput curve of arch ("unified" or "separate"): for concurrency 1, 2, 4, ...
+ * (up to 1024, at most max points) with a measured series throughput/audio_s_per_s/closed_C<k>,
+ * the concurrency into streams and the median into medians; their count. */
+size_t hb_results_throughput_curve(const hb_results *r, const char *arch, double *streams,
+                                   double *medians, size_t max);
 /* The string at key of obj, or fallback when it is missing or not a string. */
 const char *hb_json_str(const json_t *obj, const char *key, const char *fallback);
 

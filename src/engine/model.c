@@ -350,19 +350,31 @@ bool hb_role_owns(hb_role r, hb_tensor_kind k)
     return false;
 }
 
-static void add(hb_tensor_spec *s, size_t *n, hb_tensor_kind kind, int layer, int64_t rows,
+static void add(hb_tensor_spec *s, size_t *n, hb_tensor_slot slot, int layer, int64_t rows,
                 int64_t cols, float std, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
 
-static void add(hb_tensor_spec *s, size_t *n, hb_tensor_kind kind, int layer, int64_t rows,
+static void add(hb_tensor_spec *s, size_t *n, hb_tensor_slot slot, int layer, int64_t rows,
                 int64_t cols, float std, const char *fmt, ...)
 {
+    static const hb_tensor_kind kind_of[] = {
+        [HB_TS_EMBED] = HB_TK_TEXT_EMBED,       [HB_TS_AUDIO_EMBED] = HB_TK_AUDIO_EMBED,
+        [HB_TS_TEXT_HEAD] = HB_TK_TEXT_HEAD,    [HB_TS_AUDIO_HEAD] = HB_TK_AUDIO_HEAD,
+        [HB_TS_NORM] = HB_TK_FINAL_NORM,        [HB_TS_IN_NORM] = HB_TK_TEXT_NORM,
+        [HB_TS_POST_NORM] = HB_TK_TEXT_NORM,    [HB_TS_A_IN_NORM] = HB_TK_AUDIO_NORM,
+        [HB_TS_A_POST_NORM] = HB_TK_AUDIO_NORM, [HB_TS_Q] = HB_TK_ATTN,
+        [HB_TS_K] = HB_TK_ATTN,                 [HB_TS_V] = HB_TK_ATTN,
+        [HB_TS_O] = HB_TK_ATTN,                 [HB_TS_GATE] = HB_TK_TEXT_MLP,
+        [HB_TS_UP] = HB_TK_TEXT_MLP,            [HB_TS_DOWN] = HB_TK_TEXT_MLP,
+        [HB_TS_A_GATE] = HB_TK_AUDIO_MLP,       [HB_TS_A_UP] = HB_TK_AUDIO_MLP,
+        [HB_TS_A_DOWN] = HB_TK_AUDIO_MLP};
     if (s) {
         hb_tensor_spec *t = &s[*n];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(t->name, sizeof t->name, fmt, ap);
         va_end(ap);
-        t->kind = kind;
+        t->slot = slot;
+        t->kind = kind_of[slot];
         t->layer = layer;
         t->ndim = cols ? 2 : 1;
         t->shape[0] = rows;
@@ -381,36 +393,36 @@ size_t hb_model_tensors(const hb_model_config *c, hb_tensor_spec *s)
     /* random-weight scales keep activations O(1): unit embeddings, 0.5/sqrt(fan_in) linears
      * (RMSNorm ahead of every block bounds what enters them) */
     float lin = (float)(0.5 / sqrt((double)H));
-    add(s, &n, HB_TK_TEXT_EMBED, -1, c->vocab, H, 1.0f, "embed_tokens.weight");
-    add(s, &n, HB_TK_AUDIO_EMBED, -1, A, H, (float)(1.0 / sqrt(8.0)),
+    add(s, &n, HB_TS_EMBED, -1, c->vocab, H, 1.0f, "embed_tokens.weight");
+    add(s, &n, HB_TS_AUDIO_EMBED, -1, A, H, (float)(1.0 / sqrt(8.0)),
         "audio_codebook_embeddings.weight");
     for (int l = 0; l < c->layers; l++) {
-        add(s, &n, HB_TK_TEXT_NORM, l, H, 0, 0, "layers.%d.input_layernorm.weight", l);
-        add(s, &n, HB_TK_TEXT_NORM, l, H, 0, 0, "layers.%d.post_attention_layernorm.weight", l);
-        add(s, &n, HB_TK_AUDIO_NORM, l, H, 0, 0, "layers.%d.audio_input_layernorm.weight", l);
-        add(s, &n, HB_TK_AUDIO_NORM, l, H, 0, 0, "layers.%d.audio_post_attention_layernorm.weight",
+        add(s, &n, HB_TS_IN_NORM, l, H, 0, 0, "layers.%d.input_layernorm.weight", l);
+        add(s, &n, HB_TS_POST_NORM, l, H, 0, 0, "layers.%d.post_attention_layernorm.weight", l);
+        add(s, &n, HB_TS_A_IN_NORM, l, H, 0, 0, "layers.%d.audio_input_layernorm.weight", l);
+        add(s, &n, HB_TS_A_POST_NORM, l, H, 0, 0, "layers.%d.audio_post_attention_layernorm.weight",
             l);
-        add(s, &n, HB_TK_ATTN, l, q, H, lin, "layers.%d.self_attn.q_proj.weight", l);
-        add(s, &n, HB_TK_ATTN, l, kv, H, lin, "layers.%d.self_attn.k_proj.weight", l);
-        add(s, &n, HB_TK_ATTN, l, kv, H, lin, "layers.%d.self_attn.v_proj.weight", l);
-        add(s, &n, HB_TK_ATTN, l, H, q, (float)(0.5 / sqrt((double)q)),
+        add(s, &n, HB_TS_Q, l, q, H, lin, "layers.%d.self_attn.q_proj.weight", l);
+        add(s, &n, HB_TS_K, l, kv, H, lin, "layers.%d.self_attn.k_proj.weight", l);
+        add(s, &n, HB_TS_V, l, kv, H, lin, "layers.%d.self_attn.v_proj.weight", l);
+        add(s, &n, HB_TS_O, l, H, q, (float)(0.5 / sqrt((double)q)),
             "layers.%d.self_attn.o_proj.weight", l);
         float dn = (float)(0.5 / sqrt((double)c->intermediate));
-        add(s, &n, HB_TK_TEXT_MLP, l, c->intermediate, H, lin, "layers.%d.mlp.gate_proj.weight", l);
-        add(s, &n, HB_TK_TEXT_MLP, l, c->intermediate, H, lin, "layers.%d.mlp.up_proj.weight", l);
-        add(s, &n, HB_TK_TEXT_MLP, l, H, c->intermediate, dn, "layers.%d.mlp.down_proj.weight", l);
+        add(s, &n, HB_TS_GATE, l, c->intermediate, H, lin, "layers.%d.mlp.gate_proj.weight", l);
+        add(s, &n, HB_TS_UP, l, c->intermediate, H, lin, "layers.%d.mlp.up_proj.weight", l);
+        add(s, &n, HB_TS_DOWN, l, H, c->intermediate, dn, "layers.%d.mlp.down_proj.weight", l);
         float an = (float)(0.5 / sqrt((double)c->audio_intermediate));
-        add(s, &n, HB_TK_AUDIO_MLP, l, c->audio_intermediate, H, lin,
+        add(s, &n, HB_TS_A_GATE, l, c->audio_intermediate, H, lin,
             "layers.%d.audio_mlp.gate_proj.weight", l);
-        add(s, &n, HB_TK_AUDIO_MLP, l, c->audio_intermediate, H, lin,
+        add(s, &n, HB_TS_A_UP, l, c->audio_intermediate, H, lin,
             "layers.%d.audio_mlp.up_proj.weight", l);
-        add(s, &n, HB_TK_AUDIO_MLP, l, H, c->audio_intermediate, an,
+        add(s, &n, HB_TS_A_DOWN, l, H, c->audio_intermediate, an,
             "layers.%d.audio_mlp.down_proj.weight", l);
     }
-    add(s, &n, HB_TK_FINAL_NORM, -1, H, 0, 0, "norm.weight");
+    add(s, &n, HB_TS_NORM, -1, H, 0, 0, "norm.weight");
     float head = (float)(1.0 / sqrt((double)H));
-    add(s, &n, HB_TK_TEXT_HEAD, -1, c->vocab, H, head, "audio_decoder_proj.text_lm_head.weight");
-    add(s, &n, HB_TK_AUDIO_HEAD, -1, A, H, 2 * head, "audio_decoder_proj.audio_lm_head.weight");
+    add(s, &n, HB_TS_TEXT_HEAD, -1, c->vocab, H, head, "audio_decoder_proj.text_lm_head.weight");
+    add(s, &n, HB_TS_AUDIO_HEAD, -1, A, H, 2 * head, "audio_decoder_proj.audio_lm_head.weight");
     return n;
 }
 

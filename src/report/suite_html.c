@@ -118,16 +118,10 @@ static void svg_throughput(FILE *f, const hb_results *r)
 {
     double xs[2][16], ys[2][16], ymax = 0;
     int n[2] = {0, 0};
-    for (int a = 0; a < 2; a++)
-        for (int k = 1; k <= 1024 && n[a] < 16; k *= 2) {
-            char pt[32];
-            snprintf(pt, sizeof pt, "closed_C%d", k);
-            double m = hb_series_median(hb_results_get(r, "throughput", "audio_s_per_s", pt, a ? "unified" : "separate"));
-            if (!isfinite(m)) continue;
-            xs[a][n[a]] = k;
-            ys[a][n[a]++] = m;
-            ymax = fmax(ymax, m);
-        }
+    for (int a = 0; a < 2; a++) {
+        n[a] = (int)hb_results_throughput_curve(r, a ? "unified" : "separate", xs[a], ys[a], 16);
+        for (int i = 0; i < n[a]; i++) ymax = fmax(ymax, ys[a][i]);
+    }
     if (!n[0] && !n[1]) return;
     double W = 640, H = 260, L = 60, B = 40, xmax = 1;
     for (int a = 0; a < 2; a++)

@@ -87,19 +87,18 @@ static void panel_memory(const hb_results *r)
 
 static void panel_throughput(const hb_results *r)
 {
+    double ks[16], ms[16];
     PLFLT xs[2][16], ys[2][16], ymax = 0, xmax = 1;
     int n[2] = {0, 0};
-    for (int a = 0; a < 2; a++)
-        for (int k = 1; k <= 1024 && n[a] < 16; k *= 2) {
-            char pt[32];
-            snprintf(pt, sizeof pt, "closed_C%d", k);
-            double m = hb_series_median(hb_results_get(r, "throughput", "audio_s_per_s", pt, a ? "unified" : "separate"));
-            if (!isfinite(m)) continue;
-            xs[a][n[a]] = log2(k);
-            ys[a][n[a]++] = m;
-            ymax = fmax(ymax, m);
-            xmax = fmax(xmax, log2(k));
+    for (int a = 0; a < 2; a++) {
+        n[a] = (int)hb_results_throughput_curve(r, a ? "unified" : "separate", ks, ms, 16);
+        for (int i = 0; i < n[a]; i++) {
+            xs[a][i] = log2(ks[i]);
+            ys[a][i] = ms[i];
+            ymax = fmax(ymax, ms[i]);
+            xmax = fmax(xmax, xs[a][i]);
         }
+    }
     pladv(0);
     plvsta();
     plwind(-0.2, xmax + 0.2, 0, ymax > 0 ? ymax * 1.1 : 1);

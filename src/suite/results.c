@@ -104,6 +104,21 @@ size_t hb_results_points(const hb_results *r, const char *type, const char *metr
     return np;
 }
 
+size_t hb_results_throughput_curve(const hb_results *r, const char *arch, double *streams,
+                                   double *medians, size_t max)
+{
+    size_t n = 0;
+    for (int k = 1; k <= 1024 && n < max; k *= 2) {
+        char pt[32];
+        snprintf(pt, sizeof pt, "closed_C%d", k);
+        double m = hb_series_median(hb_results_get(r, "throughput", "audio_s_per_s", pt, arch));
+        if (!isfinite(m)) continue;
+        streams[n] = k;
+        medians[n++] = m;
+    }
+    return n;
+}
+
 const char *hb_json_str(const json_t *obj, const char *key, const char *fallback)
 {
     const char *v = json_string_value(json_object_get(obj, key));

@@ -224,6 +224,16 @@ typedef struct {
     bool ordered;
 } frame_log;
 
+/* The tiny unified engine of build_tiny (NULL, with a failed check, when it does not open). */
+static hb_engine *open_unified(hb_error *e)
+{
+    char uni[600];
+    path_of(uni, sizeof uni, "unified");
+    hb_engine *eng = NULL;
+    CHECK(hb_engine_open(uni, NULL, &eng, e) == HB_OK);
+    return eng;
+}
+
 static void count_frames(void *user, const hb_frame *f)
 {
     frame_log *l = user;
@@ -250,11 +260,8 @@ static hb_request_desc request(const int32_t *prompt, size_t n, size_t frames, u
  * each runs alone, and every frame is delivered once, in order. */
 static void continuous_batching_is_invisible(void)
 {
-    char uni[600];
-    path_of(uni, sizeof uni, "unified");
-    hb_engine *eng;
     hb_error e = {0};
-    CHECK(hb_engine_open(uni, NULL, &eng, &e) == HB_OK);
+    hb_engine *eng = open_unified(&e);
     if (!eng) return;
     const hb_model_config *c = hb_engine_config(eng);
     int32_t p[3][64];
@@ -308,11 +315,8 @@ static void continuous_batching_is_invisible(void)
 
 static void request_errors(void)
 {
-    char uni[600];
-    path_of(uni, sizeof uni, "unified");
-    hb_engine *eng;
     hb_error e = {0};
-    CHECK(hb_engine_open(uni, NULL, &eng, &e) == HB_OK);
+    hb_engine *eng = open_unified(&e);
     if (!eng) return;
     const hb_model_config *c = hb_engine_config(eng);
     int32_t prompt[300];

@@ -42,27 +42,20 @@ struct hb_backend {
 /* Where the engine keeps the pointer to tensor t. */
 static const float **slot_for(hb_backend *b, const hb_tensor_spec *t, layer_w *L)
 {
-    layer_w *l = t->layer >= 0 ? &L[t->layer] : NULL;
-    const char *n = t->name;
-    switch (t->kind) {
-    case HB_TK_TEXT_EMBED: return &b->embed;
-    case HB_TK_AUDIO_EMBED: return &b->audio_embed;
-    case HB_TK_TEXT_HEAD: return &b->text_head;
-    case HB_TK_AUDIO_HEAD: return &b->audio_head;
-    case HB_TK_FINAL_NORM: return &b->norm;
-    case HB_TK_TEXT_NORM: return strstr(n, "input_layernorm") ? &l->in_norm : &l->post_norm;
-    case HB_TK_AUDIO_NORM:
-        return strstr(n, "audio_input_layernorm") ? &l->a_in_norm : &l->a_post_norm;
-    case HB_TK_ATTN:
-        return strstr(n, "q_proj") ? &l->wq : strstr(n, "k_proj") ? &l->wk
-                                          : strstr(n, "v_proj") ? &l->wv
-                                                                : &l->wo;
-    case HB_TK_TEXT_MLP:
-        return strstr(n, "gate_proj") ? &l->gate : strstr(n, "up_proj") ? &l->up : &l->down;
-    case HB_TK_AUDIO_MLP:
-        return strstr(n, "gate_proj") ? &l->a_gate : strstr(n, "up_proj") ? &l->a_up : &l->a_down;
+    switch (t->slot) {
+    case HB_TS_EMBED: return &b->embed;
+    case HB_TS_AUDIO_EMBED: return &b->audio_embed;
+    case HB_TS_TEXT_HEAD: return &b->text_head;
+    case HB_TS_AUDIO_HEAD: return &b->audio_head;
+    case HB_TS_NORM: return &b->norm;
+    default: break;
     }
-    return NULL;
+    layer_w *l = &L[t->layer]; /* a layer's tensors, in hb_tensor_slot order */
+    const float **in_layer[] = {&l->in_norm, &l->post_norm, &l->a_in_norm, &l->a_post_norm,
+                                &l->wq,      &l->wk,        &l->wv,        &l->wo,
+                                &l->gate,    &l->up,        &l->down,      &l->a_gate,
+                                &l->a_up,    &l->a_down};
+    return in_layer[t->slot - HB_TS_IN_NORM];
 }
 
 static void cpu_destroy(hb_backend *b)

@@ -184,25 +184,20 @@ static hb_status dev_alloc(hb_backend *b, void **p, size_t bytes, hb_mem_categor
 
 static const void **slot_of(hb_backend *b, const hb_tensor_spec *t)
 {
-    layer_ptrs *l = t->layer >= 0 ? &b->layers[(size_t)t->layer] : nullptr;
-    const char *n = t->name;
-    switch (t->kind) {
-    case HB_TK_TEXT_EMBED: return &b->embed;
-    case HB_TK_AUDIO_EMBED: return &b->audio_embed;
-    case HB_TK_TEXT_HEAD: return &b->text_head;
-    case HB_TK_AUDIO_HEAD: return &b->audio_head;
-    case HB_TK_FINAL_NORM: return (const void **)&b->norm;
-    case HB_TK_TEXT_NORM:
-        return (const void **)(strstr(n, "input_layernorm") ? &l->in_norm : &l->post_norm);
-    case HB_TK_AUDIO_NORM:
-        return (const void **)(strstr(n, "audio_input_layernorm") ? &l->a_in_norm : &l->a_post_norm);
-    case HB_TK_ATTN:
-        return strstr(n, "q_proj") ? &l->wq : strstr(n, "k_proj") ? &l->wk : strstr(n, "v_proj") ? &l->wv : &l->wo;
-    case HB_TK_TEXT_MLP: return strstr(n, "gate_proj") ? &l->gate : strstr(n, "up_proj") ? &l->up : &l->down;
-    case HB_TK_AUDIO_MLP:
-        return strstr(n, "gate_proj") ? &l->a_gate : strstr(n, "up_proj") ? &l->a_up : &l->a_down;
+    switch (t->slot) {
+    case HB_TS_EMBED: return &b->embed;
+    case HB_TS_AUDIO_EMBED: return &b->audio_embed;
+    case HB_TS_TEXT_HEAD: return &b->text_head;
+    case HB_TS_AUDIO_HEAD: return &b->audio_head;
+    case HB_TS_NORM: return (const void **)&b->norm;
+    default: break;
     }
-    return nullptr;
+    layer_ptrs *l = &b->layers[(size_t)t->layer]; /* a layer's tensors, in hb_tensor_slot order */
+    const void **in_layer[] = {(const void **)&l->in_norm, (const void **)&l->post_norm,
+                               (const void **)&l->a_in_norm, (const void **)&l->a_post_norm,
+                               &l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down,
+                               &l->a_gate, &l->a_up, &l->a_down};
+    return in_layer[t->slot - HB_TS_IN_NORM];
 }
 
 static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
