@@ -4,12 +4,14 @@
 //
 // usage: cuda_kernel_bench [CONTEXT]
 // With HB_GEMV_SWEEP set in the environment it times every one-token GEMV configuration (the
-// evidence for hb_gemv1_chosen); with HB_ATT_SWEEP, attention at batch 1 and 8 cut into 1..32
-// runs (the evidence for hb_cuda_attention_splits).
+// evidence for hb_gemv1_chosen); with HB_ATT_SWEEP, the fused decode attention at batch 1, 8, 32
+// and 64 cut into 1..32 runs (the evidence for hb_cuda_decode_splits).
 #include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
 #include <vector>
+
+#include <cublasLt.h>
 
 #include "../src/engine/cuda/cuda_kernels.cuh"
 
@@ -33,20 +35,37 @@ static float time_ms(void (*fn)(void *), void *ctx, int reps = 50)
 }
 
 #define ATT_BATCH 64 // the KV cache of the attention timings holds this many slots
+#define ATT_SEQ 1024
+#define ATT_LAUNCHES 28 // a step's layers: launches back to back, each over other slots
 
 struct att_ctx {
-    float *q, *k, *v, *out, *part;
-    dev_token *tok;
+    float *qkv, *out, *part;
+    unsigned *count;
+    float2 *rope;
+    void *k, *v;
+    dev_token *tok; // ATT_LAUNCHES arrays of ATT_BATCH tokens (launch c: slots c n .. c n + n - 1, mod 64)
     int n, splits;
-    bool bf16; // cache entries
+    bool bf16, fused; // cache entries; the fused decode kernel or RoPE + attention
     int sms;
 };
 
 static void run_att(void *p)
 {
     att_ctx *a = (att_ctx *)p;
-    hb_cuda_attention(a->q, 24 * 128, a->tok, a->n, a->k, a->v, a->bf16, a->out, nullptr, a->part, a->splits, 24, 8,
-                      128, ATT_BATCH, 1024, 0, 1023, a->sms, 0);
+    const int Q = 24 * 128, KV = 8 * 128, S = Q + 2 * KV;
+    for (int c = 0; c < ATT_LAUNCHES; c++) {
+        const dev_token *t = a->tok + (size_t)c * ATT_BATCH;
+        if (a->fused) {
+            hb_cuda_attention_decode(a->qkv, a->qkv + Q, a->qkv + Q + KV, S, S, t, a->n, a->rope, a->k, a->v,
+                                     a->bf16, a->out, nullptr, a->part, a->count, a->splits, 24, 8, 128,
+                                     ATT_BATCH, ATT_SEQ, 0, ATT_SEQ - 1, 0);
+        } else {
+            hb_cuda_rope_kv(a->qkv, a->qkv + Q, a->qkv + Q + KV, S, S, t, a->n, a->rope, 24, 8, 128, a->k, a->v,
+                            a->bf16, ATT_BATCH, ATT_SEQ, 0, 0);
+            hb_cuda_attention(a->qkv, S, t, a->n, a->k, a->v, a->bf16, a->out, nullptr, a->part, a->splits, 24,
+                              8, 128, ATT_BATCH, ATT_SEQ, 0, ATT_SEQ - 1, a->sms, 0);
+        }
+    }
 }
 
 struct norm_ctx {
@@ -81,6 +100,108 @@ static float gemv_ms(int cfg, char *w, size_t wbytes, int copies, const float *x
     }
     std::sort(t.begin(), t.end());
     return t[t.size() / 2];
+}
+
+/* Batched products as cuBLAS runs them (cublasGemmEx, the engine's call) and as cuBLASLt's
+ * first 8 heuristic algorithms run them: `copies` launches back to back over as many weight
+ * copies, the median time a launch. */
+struct gemm_bench {
+    cublasHandle_t h;
+    cublasLtHandle_t lt;
+    void *ws;
+    size_t ws_bytes;
+    __nv_bfloat16 *xb;
+    float *y;
+};
+
+static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cublasLtMatmulDesc_t op,
+                     cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc,
+                     char *w, size_t wbytes, int copies, int n, int N, int K)
+{
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    std::vector<float> t;
+    const float one = 1.f, zero = 0.f;
+    hb_gemm_ctx ctx = {g.h, g.xb};
+    for (int r = 0; r < 7; r++) {
+        cudaEventRecord(a);
+        for (int c = 0; c < copies; c++) {
+            const char *wc = w + (size_t)c * wbytes;
+            if (!algo) hb_cuda_matmul_bf16in(&ctx, wc, g.xb, g.y, n, N, K, 0);
+            else cublasLtMatmul(g.lt, op, &one, wc, la, g.xb, lb, &zero, g.y, lc, g.y, lc, algo, g.ws, g.ws_bytes, 0);
+        }
+        cudaEventRecord(b);
+        cudaEventSynchronize(b);
+        float ms;
+        cudaEventElapsedTime(&ms, a, b);
+        if (r >= 2) t.push_back(ms / copies);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+static void gemm_section(char *w, int copies)
+{
+    gemm_bench g;
+    cublasCreate(&g.h);
+    cublasLtCreate(&g.lt);
+    g.ws_bytes = (size_t)32 << 20;
+    cudaMalloc(&g.ws, g.ws_bytes);
+    cublasSetWorkspace(g.h, g.ws, g.ws_bytes);
+    cudaMalloc((void **)&g.xb, (size_t)512 * 8192 * 2);
+    cudaMalloc((void **)&g.y, (size_t)512 * 16384 * 4);
+    cudaMemset(g.xb, 0, (size_t)512 * 8192 * 2);
+    struct {
+        const char *name;
+        int N, K;
+    } mats[] = {{"q/k/v", 5120, 3072}, {"o_proj", 3072, 3072}, {"gate/up", 16384, 3072}, {"down_proj", 3072, 8192}};
+    printf("batched products (bf16 in, fp32 out), %d launches back to back, a launch's median: cublasGemmEx "
+           "(the engine) / cuBLASLt heuristic #0 / the fastest of its first 8\n", copies);
+    for (int n : {8, 32, 64, 128, 512})
+        for (auto &m : mats) {
+            size_t wb = ((size_t)m.N * m.K * 2 + 255) / 256 * 256;
+            double bytes = (double)m.N * m.K * 2, flop = 2.0 * n * m.N * m.K;
+            float ex = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K);
+            cublasLtMatmulDesc_t op;
+            cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+            cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+            cublasLtMatrixLayout_t la, lb, lc;
+            cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, m.K, m.N, m.K);
+            cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, m.K, n, m.K);
+            cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m.N, n, m.N);
+            cublasLtMatmulPreference_t pref;
+            cublasLtMatmulPreferenceCreate(&pref);
+            uint64_t wsb = g.ws_bytes;
+            cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
+            cublasLtMatmulHeuristicResult_t res[8];
+            int got = 0;
+            cublasLtMatmulAlgoGetHeuristic(g.lt, op, la, lb, lc, lc, pref, 8, res, &got);
+            float first = 0, best = 1e9f;
+            int bi = -1;
+            for (int i = 0; i < got; i++) {
+                float ms = gemm_ms(g, &res[i].algo, op, la, lb, lc, w, wb, copies, n, m.N, m.K);
+                if (i == 0) first = ms;
+                if (ms < best) best = ms, bi = i;
+            }
+            printf("gemm n %3d %-10s GemmEx %7.1f us (%5.2f TB/s, %5.0f TFLOP/s)  Lt#0 %7.1f us  Lt best #%d of %d %7.1f us (%5.2f TB/s)\n",
+                   n, m.name, ex * 1e3, bytes / ex / 1e9, flop / ex / 1e9, first * 1e3, bi, got, best * 1e3,
+                   bytes / best / 1e9);
+            cublasLtMatmulPreferenceDestroy(pref);
+            cublasLtMatrixLayoutDestroy(la);
+            cublasLtMatrixLayoutDestroy(lb);
+            cublasLtMatrixLayoutDestroy(lc);
+            cublasLtMatmulDescDestroy(op);
+        }
+    cudaFree(g.ws);
+    cudaFree(g.xb);
+    cudaFree(g.y);
+    cublasLtDestroy(g.lt);
+    cublasDestroy(g.h);
 }
 
 int main(int argc, char **argv)
@@ -155,42 +276,62 @@ int main(int argc, char **argv)
             if (c == hb_gemv1_chosen(m.K)) total += ms * m.per_step;
         }
     }
-    /* attention with the engine's split policy, both kernels (* the engine's choice), fp32 and
-     * bf16 cache entries, batch 1, 8, 32 and 64; bytes: each token's K and V rows (the per-head
-     * kernel's three query heads of a KV head read them in turn, mostly from L2) */
-    float *part;
-    int part_runs = 4 * p.multiProcessorCount;
+    /* attention as a decode step runs it, 28 launches back to back (each over other slots, so
+     * little comes from L2), a launch's median time: the fused decode kernel (RoPE, KV write,
+     * attention, runs added by the last block) against the separate path (the RoPE kernel, then
+     * the per-head or grouped kernel and the runs' combine kernel), each with the engine's split
+     * policy; bytes: each token's K and V rows */
+    float *part, *qkv;
+    unsigned *count;
+    float2 *rope;
+    int sms = p.multiProcessorCount, part_runs = 4 * (ATT_BATCH * 24 > sms ? ATT_BATCH * 24 : sms);
     cudaMalloc((void **)&part, (size_t)part_runs * 130 * 4);
+    cudaMalloc((void **)&count, ATT_BATCH * 8 * 4);
+    cudaMemset(count, 0, ATT_BATCH * 8 * 4);
+    cudaMalloc((void **)&qkv, (size_t)ATT_BATCH * 5120 * 4);
+    cudaMemset(qkv, 0, (size_t)ATT_BATCH * 5120 * 4);
+    {
+        std::vector<float2> tab((size_t)ATT_SEQ * 64);
+        for (int i = 0; i < ATT_SEQ * 64; i++) tab[(size_t)i] = make_float2(1.f, 0.f);
+        cudaMalloc((void **)&rope, tab.size() * sizeof(float2));
+        cudaMemcpy(rope, tab.data(), tab.size() * sizeof(float2), cudaMemcpyHostToDevice);
+    }
+    std::vector<dev_token> toks((size_t)ATT_LAUNCHES * ATT_BATCH);
+    dev_token *dtoks;
+    cudaMalloc((void **)&dtoks, toks.size() * sizeof(dev_token));
     float ams = 0;
-    int sms = p.multiProcessorCount;
-    for (int n : {1, 8, 32, ATT_BATCH})
-        for (const char *kern : {"head", "group"})
-            for (int bf : {0, 1}) {
-                int split = hb_cuda_attention_splits(n, 24, 1023, sms, part_runs);
-                bool chosen = hb_cuda_attention_grouped(n, 24, 8, 128, 1023, split, sms) == (kern[0] == 'g');
-                setenv("HB_ATT_KERNEL", kern, 1);
-                double abytes = (double)n * 8 * (ctx + 1) * 128 * (bf ? 2 : 4) * 2;
-                att_ctx a = {q, k, v, o, part, dt, n, split, bf != 0, sms};
-                float ms = time_ms(run_att, &a);
-                unsetenv("HB_ATT_KERNEL");
-                char name[80];
-                snprintf(name, sizeof name, "attention b%d %s %s, %d run%s%s", n, kern, bf ? "bf16" : "fp32",
-                         split, split > 1 ? "s" : "", chosen ? " *" : "");
+    bool att_sweep = getenv("HB_ATT_SWEEP") != NULL;
+    for (int n : {1, 8, 32, ATT_BATCH}) {
+        for (int c = 0; c < ATT_LAUNCHES; c++)
+            for (int i = 0; i < ATT_BATCH; i++)
+                toks[(size_t)c * ATT_BATCH + i] = {(c * n + i) % ATT_BATCH, ctx, 1, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
+        cudaMemcpy(dtoks, toks.data(), toks.size() * sizeof(dev_token), cudaMemcpyHostToDevice);
+        int dsplit = hb_cuda_decode_splits(n, 24, 8, ATT_SEQ - 1, sms, part_runs);
+        int split = hb_cuda_attention_splits(n, 24, ATT_SEQ - 1, sms, part_runs);
+        for (int bf : {1, 0}) {
+            double abytes = (double)n * 8 * (ctx + 1) * 128 * (bf ? 2 : 4) * 2;
+            for (int way = 0; way < 3; way++) { /* fused, rope + per-head, rope + grouped */
+                const char *kern = way == 1 ? "head" : "group";
+                if (way) setenv("HB_ATT_KERNEL", kern, 1);
+                att_ctx a = {qkv, o, part, count, rope, k, v, dtoks, n, way ? split : dsplit, bf != 0, way == 0, sms};
+                float ms = time_ms(run_att, &a, 10) / ATT_LAUNCHES;
+                if (way) unsetenv("HB_ATT_KERNEL");
+                char name[96];
+                snprintf(name, sizeof name, "attention b%d %s, %s, %d run%s%s", n, bf ? "bf16" : "fp32",
+                         way == 0 ? "fused *" : way == 1 ? "rope + per-head" : "rope + grouped",
+                         a.splits, a.splits > 1 ? "s" : "", "");
                 printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ms,
                        abytes / ms / 1e6, n == 1 ? 28 : 0, n == 1 ? ms * 28 : 0.0);
-                if (n == 1 && bf && chosen) ams = ms;
+                if (n == 1 && bf && way == 0) ams = ms;
             }
-    if (getenv("HB_ATT_SWEEP")) { /* runs against time, batch 1 and 8 (the policy's evidence) */
-        for (const char *kern : {"head", "group"})
-            for (int n : {1, 8})
-                for (int splits : {1, 2, 4, 8, 11, 16}) {
-                    if ((size_t)splits * n * 24 > (size_t)part_runs) continue;
-                    setenv("HB_ATT_KERNEL", kern, 1);
-                    att_ctx a = {q, k, v, o, part, dt, n, splits, true, sms};
-                    printf("attention sweep (%s kernel, bf16): batch %d, %2d runs: %.4f ms\n", kern, n,
-                           splits, time_ms(run_att, &a));
-                    unsetenv("HB_ATT_KERNEL");
-                }
+        }
+        if (att_sweep) /* the fused kernel's runs against time (the policy's evidence) */
+            for (int splits : {1, 2, 4, 8, 16, 24, 32}) {
+                if ((size_t)splits * n * 24 > (size_t)part_runs) continue;
+                att_ctx a = {qkv, o, part, count, rope, k, v, dtoks, n, splits, true, true, sms};
+                printf("attention sweep (fused, bf16): batch %d, %2d runs: %.4f ms%s\n", n, splits,
+                       time_ms(run_att, &a, 10) / ATT_LAUNCHES, splits == dsplit ? " *" : "");
+            }
     }
     total += ams * 28;
     norm_ctx n = {x, nw, y, dt};
@@ -198,6 +339,7 @@ int main(int argc, char **argv)
     printf("%-24s %8.3f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", "rmsnorm", 3.0 * H * 4 / 1e6, nms,
            3.0 * H * 4 / nms / 1e6, 57, nms * 57);
     total += nms * 57;
+    if (getenv("HB_GEMM_SWEEP")) gemm_section(w, copies);
     printf("sum of the kernels of one step (GEMVs back to back, the others launched alone): %.3f ms\n", total);
     return 0;
 }

@@ -36,7 +36,8 @@ struct layer_ptrs {
 struct fwd_plan_key {
     size_t n;
     int cnt[2], want[2];
-    bool draw; // tokens and audio codes drawn on the device
+    bool draw;   // tokens and audio codes drawn on the device
+    bool decode; // every token its slot's only one: the fused decode attention can run
 };
 
 // Where things lie in the pinned staging buffer: tokens and index lists going to the device,
@@ -57,7 +58,7 @@ struct hb_backend {
     const void *embed, *audio_embed, *text_head, *audio_head;
     const float *norm;
     std::vector<layer_ptrs> layers;
-    float *inv_freq;
+    float2 *rope;            // (cos, sin) of every position and RoPE frequency
     char *kcache, *vcache;   // bf16 entries with bf16 weights, else fp32
     bool kv_bf16;
     size_t kv_bytes;
@@ -84,6 +85,8 @@ struct hb_backend {
     int sms;                 // streaming multiprocessors of the device
     float *att_part;         // split attention runs, att_part_blocks of (head_dim + 2) floats
     int att_part_blocks;
+    unsigned *att_count;     // the fused decode attention's run counters (max_batch x kv_heads)
+    bool fuse_decode;        // decode steps run RoPE, the KV write and attention in one kernel
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     __nv_bfloat16 *xa;       // batched passes: the next layer's normed input in bf16
     dev_token *tok;
@@ -163,10 +166,11 @@ static void cuda_destroy(hb_backend *b)
     dev_free(b, b->picks, HB_MEM_WORKSPACE, draw_bytes(b));
     dev_free(b, b->tscr_block, HB_MEM_WORKSPACE, text_scratch_bytes(b));
     dev_free(b, b->att_part, HB_MEM_WORKSPACE, (size_t)b->att_part_blocks * (b->c.head_dim + 2) * 4);
+    dev_free(b, b->att_count, HB_MEM_WORKSPACE, (size_t)b->max_batch * b->c.kv_heads * 4);
     dev_free(b, b->wblock, HB_MEM_WEIGHTS, b->wbytes);
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
-    dev_free(b, b->inv_freq, HB_MEM_OTHER, (size_t)b->c.head_dim / 2 * sizeof(float));
+    dev_free(b, b->rope, HB_MEM_OTHER, (size_t)b->max_seq * (b->c.head_dim / 2) * sizeof(float2));
     if (b->stream) cudaStreamDestroy(b->stream);
     delete b;
 }
@@ -318,10 +322,16 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
      * fewer than 2 sms blocks (see hb_cuda_attention_splits) */
     if (!rc && cudaDeviceGetAttribute(&b->sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot read the SM count of CUDA device %d", dev);
-    if (!rc) {
-        b->att_part_blocks = 4 * b->sms;
+    if (!rc) { /* room for 4 runs of every (token, query head) of a full batch */
+        b->att_part_blocks = 4 * (b->sms > max_batch * cfg->heads ? b->sms : max_batch * cfg->heads);
         rc = dev_alloc(b, (void **)&b->att_part, (size_t)b->att_part_blocks * (cfg->head_dim + 2) * 4,
                        HB_MEM_WORKSPACE, "split attention runs", err);
+    }
+    if (!rc) {
+        size_t cb = (size_t)max_batch * cfg->kv_heads * 4;
+        rc = dev_alloc(b, (void **)&b->att_count, cb, HB_MEM_WORKSPACE, "split attention counters", err);
+        if (!rc && cudaMemset(b->att_count, 0, cb) != cudaSuccess)
+            rc = hb_fail(err, HB_ERR_INTERNAL, "cannot clear the split attention counters");
     }
     if (!rc) rc = dev_alloc(b, (void **)&b->picks, draw_bytes(b), HB_MEM_WORKSPACE, "device draws", err);
     if (!rc) {
@@ -349,14 +359,21 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * (b->kv_bf16 ? 2 : 4);
     if (!rc) rc = dev_alloc(b, (void **)&b->kcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
     if (!rc) rc = dev_alloc(b, (void **)&b->vcache, b->kv_bytes, HB_MEM_KV, "the KV cache", err);
-    if (!rc) {
-        int half = cfg->head_dim / 2;
-        std::vector<float> f((size_t)half);
+    if (!rc) { /* the RoPE table: (cos, sin) of pos x f_i, in double precision, then rounded */
+        size_t half = (size_t)cfg->head_dim / 2, bytes = (size_t)max_seq * half * sizeof(float2);
+        std::vector<float> f(half);
         hb_rope_inv_freq(cfg, f.data()); // the same frequencies as the CPU backend
-        rc = dev_alloc(b, (void **)&b->inv_freq, (size_t)half * sizeof(float), HB_MEM_OTHER, "RoPE", err);
-        if (!rc && cudaMemcpy(b->inv_freq, f.data(), (size_t)half * 4, cudaMemcpyHostToDevice) != cudaSuccess)
+        std::vector<float2> tab((size_t)max_seq * half);
+        for (size_t p = 0; p < (size_t)max_seq; p++)
+            for (size_t i = 0; i < half; i++) {
+                double ang = (double)p * (double)f[i];
+                tab[p * half + i] = make_float2((float)cos(ang), (float)sin(ang));
+            }
+        rc = dev_alloc(b, (void **)&b->rope, bytes, HB_MEM_OTHER, "the RoPE table", err);
+        if (!rc && cudaMemcpy(b->rope, tab.data(), bytes, cudaMemcpyHostToDevice) != cudaSuccess)
             rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy the RoPE table");
     }
+    b->fuse_decode = hb_cuda_decode_fusable(cfg->heads, cfg->kv_heads, cfg->head_dim, max_seq - 1);
     if (rc) {
         cuda_destroy(b);
         return rc;
@@ -430,7 +447,7 @@ typedef hb_backend::graph_entry graph_entry;
 static bool same_plan(const fwd_plan &a, const fwd_plan &b)
 {
     return a.n == b.n && a.cnt[0] == b.cnt[0] && a.cnt[1] == b.cnt[1] && a.want[0] == b.want[0] &&
-           a.want[1] == b.want[1] && a.draw == b.draw;
+           a.want[1] == b.want[1] && a.draw == b.draw && a.decode == b.decode;
 }
 
 /* Pinned host staging: the tokens and index lists go to the device from here, and the head
@@ -460,6 +477,29 @@ static void drop_graphs(hb_backend *b)
     b->graph_bytes = 0;
 }
 
+/* RoPE, the KV-cache write and attention of layer l: one kernel for a decode batch (each token
+ * its slot's only one), else the RoPE kernel and then attention. Output to out, or in bf16 to
+ * out_b. */
+static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, float *v, int qs,
+                      int kvs, float *out, __nv_bfloat16 *out_b, int l)
+{
+    const hb_model_config *c = &b->c;
+    int n = (int)pl.n, maxp = b->max_seq - 1;
+    if (pl.decode) {
+        int splits = hb_cuda_decode_splits(n, c->heads, c->kv_heads, maxp, b->sms, b->att_part_blocks);
+        hb_cuda_attention_decode(q, k, v, qs, kvs, b->tok, n, b->rope, b->kcache, b->vcache, b->kv_bf16,
+                                 out, out_b, b->att_part, b->att_count, splits, c->heads, c->kv_heads,
+                                 c->head_dim, b->max_batch, b->max_seq, l, maxp, b->stream);
+        return;
+    }
+    hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, n, b->rope, c->heads, c->kv_heads, c->head_dim,
+                    b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, b->stream);
+    hb_cuda_attention(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, b->att_part,
+                      hb_cuda_attention_splits(n, c->heads, maxp, b->sms, b->att_part_blocks),
+                      c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l, maxp, b->sms,
+                      b->stream);
+}
+
 /* One layer token by token or with the generic products: one-token passes (GEMVs with the
  * residual adds in their epilogues) and fp32-weight batches. */
 static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
@@ -483,14 +523,7 @@ static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error
         MATMUL(L.wv, b->h, v, (int)n, KV, H);
     }
     int qs = one ? Q + 2 * KV : Q, kvs = one ? Q + 2 * KV : KV; /* token strides */
-    hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, (int)n, b->inv_freq, c->heads, c->kv_heads,
-                    c->head_dim, b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, s);
-    hb_cuda_attention(q, qs, b->tok, (int)n, b->kcache, b->vcache, b->kv_bf16, b->att, nullptr,
-                      b->att_part,
-                      hb_cuda_attention_splits((int)n, c->heads, b->max_seq - 1, b->sms,
-                                               b->att_part_blocks),
-                      c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
-                      b->max_seq - 1, b->sms, s);
+    attention(b, pl, q, k, v, qs, kvs, b->att, nullptr, l);
     if (one) {
         hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
     } else {
@@ -540,14 +573,7 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
     int QKV = Q + 2 * KV;
     float *qkv = b->q; /* [n][Q + 2 KV] */
     MATMUL_BF(L.wq, b->xa, qkv, n, QKV, H);
-    hb_cuda_rope_kv(qkv, qkv + Q, qkv + Q + KV, QKV, QKV, b->tok, n, b->inv_freq, c->heads,
-                    c->kv_heads, c->head_dim, b->kcache, b->vcache, b->kv_bf16, b->max_batch,
-                    b->max_seq, l, s);
-    hb_cuda_attention(qkv, QKV, b->tok, n, b->kcache, b->vcache, b->kv_bf16, nullptr, b->gemm.xb,
-                      b->att_part,
-                      hb_cuda_attention_splits(n, c->heads, b->max_seq - 1, b->sms, b->att_part_blocks),
-                      c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l,
-                      b->max_seq - 1, b->sms, s);
+    attention(b, pl, qkv, qkv + Q, qkv + Q + KV, QKV, QKV, nullptr, b->gemm.xb, l);
     MATMUL_BF(L.wo, b->gemm.xb, b->o, n, H, Q);
     for (int p = 0; p < 2; p++) {
         int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
@@ -633,7 +659,7 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
     const hb_model_config *c = &b->c;
     CUDA_TRY(cudaSetDevice(b->device));
     int rows = hb_codebook_rows(c);
-    fwd_plan pl = {n, {0, 0}, {0, 0}, draws != nullptr};
+    fwd_plan pl = {n, {0, 0}, {0, 0}, draws != nullptr, true};
     if (draws && rows > HB_DEVICE_DRAW_MAX_ROWS)
         return hb_fail(err, HB_ERR_INTERNAL, "device draws take at most %d entries a codebook (%d "
                        "here)", HB_DEVICE_DRAW_MAX_ROWS, rows);
@@ -652,6 +678,14 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
                 return hb_fail(err, HB_ERR_INVALID, "audio code %d (codebook %d) is outside [0, %d)", t->codes[k], k, rows);
         pl.cnt[t->audio ? 1 : 0]++;
         if (t->logits) pl.want[t->audio ? 1 : 0]++;
+    }
+    pl.decode = b->fuse_decode;
+    if (n > 1 && pl.decode) { /* a slot twice (a prompt's tokens) needs the earlier one's K/V first */
+        std::vector<char> seen((size_t)b->max_batch, 0);
+        for (size_t i = 0; i < n && pl.decode; i++) {
+            pl.decode = !seen[(size_t)tok[i].slot];
+            seen[(size_t)tok[i].slot] = 1;
+        }
     }
     for (int p = 0; p < 2; p++)
         if (pl.want[p] && !(p ? (b->audio_head && (audio_logits || pl.draw))

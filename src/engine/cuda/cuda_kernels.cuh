@@ -108,11 +108,12 @@ cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, co
 cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
                                      float *y, int n, int N, int K, cudaStream_t s);
 
-// rope.cu: rotates q and k of each token at its position (half-split layout) and stores k, v
-// in the slot's cache (bf16 entries when kv_bf16, else fp32). Token i's q is at q + i q_stride,
-// its k and v at k, v + i kv_stride (one q/k/v product's rows, or three arrays).
+// RoPE: rotates q and k of each token at its position (half-split layout; (cos, sin) from the
+// table rope, [max_seq][head_dim / 2]) and stores k, v in the slot's cache (bf16 entries when
+// kv_bf16, else fp32). Token i's q is at q + i q_stride, its k and v at k, v + i kv_stride (one
+// q/k/v product's rows, or three arrays).
 void hb_cuda_rope_kv(float *q, float *k, const float *v, int q_stride, int kv_stride,
-                     const dev_token *tok, int n, const float *inv_freq, int heads, int kv_heads,
+                     const dev_token *tok, int n, const float2 *rope, int heads, int kv_heads,
                      int head_dim, void *kcache, void *vcache, bool kv_bf16, int max_batch,
                      int max_seq, int layer, cudaStream_t s);
 
@@ -140,6 +141,27 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
                        float *split_part,
                        int splits, int heads, int kv_heads, int head_dim, int max_batch,
                        int max_seq, int layer, int max_pos, int sms, cudaStream_t s);
+
+// attention_decode.cu: a decode step's RoPE, KV-cache write and attention in one kernel, for
+// batches where each token is its slot's only one. Token i's q/k/v (before RoPE) are at q, k, v +
+// i q_stride / kv_stride; rope holds (cos, sin) of every position and frequency ([max_seq][d/2]).
+// With splits > 1 each (token, KV head) is cut into that many runs of its positions, written to
+// part ((head_dim + 2) floats a (token, query head, run)) and added by the last block of the
+// (token, KV head) to finish, which count (n x kv_heads zeros, left at zero) tells.
+#define DEC_MAX_SPLITS 32   // runs a (token, KV head) at most (a warp's lanes)
+#define DEC_UNROLL 4        // K and V rows a lane has in flight
+#define DEC_BLOCKS_PER_SM 2 // splits keep the blocks within this many an SM (the kernel's occupancy)
+#define DEC_POLICY_SPLITS 16 // and make at most this many runs
+// Whether the kernel handles these shapes (head_dim 8..128, a power of two; G <= ATT_MAX_GROUP)
+// and HB_ATT_KERNEL does not ask for the separate-RoPE path.
+bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim, int max_pos);
+int hb_cuda_decode_splits(int n, int heads, int kv_heads, int max_pos, int sms, int part_runs);
+void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,
+                              int kv_stride, const dev_token *tok, int n, const float2 *rope,
+                              void *kcache, void *vcache, bool kv_bf16, float *out,
+                              __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
+                              int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
+                              int layer, int max_pos, cudaStream_t s);
 
 // sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
 // picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first

@@ -3,6 +3,7 @@
 //   embed:     x = E[id]  or  x = sum_k A[k * rows + code_k]
 //   rmsnorm:   out = w * x / sqrt(mean(x^2) + eps)            (fp32)
 //   rope:      (a, b) = (v[i], v[i + d/2]) -> (a cos - b sin, b cos + a sin), angle = pos * f_i
+//              (cos, sin from a table made once, in double precision)
 //   attention: o_h = sum_p softmax_p(q_h . k_p / sqrt(d)) v_p over p <= pos, kv head h / group
 //   swiglu:    out = g / (1 + e^-g) * u
 #include <stdlib.h>
@@ -124,7 +125,7 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16 *p)
 
 template <typename T>
 __global__ void rope_kv_kernel(float *q, float *k, const float *v, int q_stride, int kv_stride,
-                               const dev_token *tok, const float *inv_freq, int heads,
+                               const dev_token *tok, const float2 *rope, int heads,
                                int kv_heads, int hd, T *kcache, T *vcache, int max_batch,
                                int max_seq, int layer)
 {
@@ -133,14 +134,14 @@ __global__ void rope_kv_kernel(float *q, float *k, const float *v, int q_stride,
     int half = hd / 2, kvdim = kv_heads * hd;
     float *qi = q + (size_t)blockIdx.x * q_stride, *ki = k + (size_t)blockIdx.x * kv_stride;
     const float *vi = v + (size_t)blockIdx.x * kv_stride;
+    const float2 *cs = rope + (size_t)t.pos * half;
     for (int j = threadIdx.x; j < (heads + kv_heads) * half; j += blockDim.x) {
         int h = j / half, i = j % half;
         float *vec = h < heads ? qi + h * hd : ki + (h - heads) * hd;
-        double ang = (double)t.pos * (double)inv_freq[i];
-        float c = (float)cos(ang), sn = (float)sin(ang);
+        float2 c = cs[i];
         float a = vec[i], b = vec[i + half];
-        vec[i] = a * c - b * sn;
-        vec[i + half] = b * c + a * sn;
+        vec[i] = a * c.x - b * c.y;
+        vec[i + half] = b * c.x + a * c.y;
     }
     __syncthreads();
     size_t off = cache_off(layer, t.slot, t.pos, max_batch, max_seq, kvdim);
@@ -151,16 +152,16 @@ __global__ void rope_kv_kernel(float *q, float *k, const float *v, int q_stride,
 }
 
 void hb_cuda_rope_kv(float *q, float *k, const float *v, int q_stride, int kv_stride,
-                     const dev_token *tok, int n, const float *inv_freq, int heads, int kv_heads,
+                     const dev_token *tok, int n, const float2 *rope, int heads, int kv_heads,
                      int head_dim, void *kcache, void *vcache, bool kv_bf16, int max_batch,
                      int max_seq, int layer, cudaStream_t s)
 {
     if (kv_bf16)
         hb_launch(rope_kv_kernel<__nv_bfloat16>, n, 256, 0, s, q, k, v, q_stride, kv_stride, tok,
-                  inv_freq, heads, kv_heads, head_dim, (__nv_bfloat16 *)kcache,
+                  rope, heads, kv_heads, head_dim, (__nv_bfloat16 *)kcache,
                   (__nv_bfloat16 *)vcache, max_batch, max_seq, layer);
     else
-        hb_launch(rope_kv_kernel<float>, n, 256, 0, s, q, k, v, q_stride, kv_stride, tok, inv_freq,
+        hb_launch(rope_kv_kernel<float>, n, 256, 0, s, q, k, v, q_stride, kv_stride, tok, rope,
                   heads, kv_heads, head_dim, (float *)kcache, (float *)vcache, max_batch, max_seq,
                   layer);
 }

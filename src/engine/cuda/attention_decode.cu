@@ -1,0 +1,358 @@
+// attention_decode.cu - a decode step's RoPE, KV-cache write and attention in one kernel, for
+// batches where every token is its slot's only one (so positions 0..P-1 of each slot were
+// written by earlier steps). Math, token t at position P, KV head j and its query heads h
+// (G = heads / kv_heads of them), d = head_dim, (c_i, s_i) = the RoPE table's row P:
+//   rope(x):  (x_i, x_{i+d/2}) -> (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i)
+//   q_h = rope(q_h) / sqrt(d);  k_P = rope(k_j);  v_P = v_j;  cache row P of head j := k_P, v_P
+//   run z of the positions 0..P (gridDim.z equal runs):
+//     m_z = max_p q_h.k_p,  l_z = sum_p e^(q_h.k_p - m_z),  a_z = sum_p e^(q_h.k_p - m_z) v_p
+//   o_h = sum_z e^(m_z - M) a_z / sum_z e^(m_z - M) l_z,  M = max_z m_z
+// One block per (token, KV head, run), 8 warps, for the G query heads together (each K and V row
+// read once). A lane owns 8 dimensions (one 16-byte load of bf16) of a row; each warp keeps its
+// own online softmax over its rows (running maximum, exp-sum and value sums), 4 K rows and 4 V
+// rows a lane in flight at once, with no barrier until the warps are merged at the end. The
+// first chunk's rows are loaded before the wait on the previous kernel (they are older than
+// this step, and every kernel of the stream waits before it lets its successor start, so the
+// kernels that wrote them are complete); row P comes from the q/k/v product itself. Runs combine
+// without another kernel: each block writes (a_z, m_z, l_z), and the last of a (token, KV
+// head)'s blocks to finish (a counter) adds them.
+#include <string.h>
+
+#include "cuda_kernels.cuh"
+
+#define DEC_THREADS 256
+
+// Eight cache entries, as loaded (converted where used, so loads stay in flight).
+template <typename T> struct row8;
+template <> struct row8<__nv_bfloat16> {
+    uint4 r;
+    __device__ void load(const __nv_bfloat16 *p) { r = *(const uint4 *)p; }
+    __device__ void get(float *f) const
+    {
+        const __nv_bfloat162 *h = (const __nv_bfloat162 *)&r;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            float2 v = __bfloat1622float2(h[j]);
+            f[2 * j] = v.x, f[2 * j + 1] = v.y;
+        }
+    }
+};
+template <> struct row8<float> {
+    float4 a, b;
+    __device__ void load(const float *p) { a = ((const float4 *)p)[0], b = ((const float4 *)p)[1]; }
+    __device__ void get(float *f) const
+    {
+        f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+    }
+};
+
+// A cache entry as stored, and the float it reads back as.
+__device__ __forceinline__ float put_kv(float *p, float v) { return *p = v; }
+__device__ __forceinline__ float put_kv(__nv_bfloat16 *p, float v)
+{
+    __nv_bfloat16 b = __float2bfloat16(v);
+    *p = b;
+    return __bfloat162float(b);
+}
+
+__device__ __forceinline__ void put_out(float *out, __nv_bfloat16 *out_b, size_t i, float v)
+{
+    if (out_b) out_b[i] = __float2bfloat16(v);
+    else out[i] = v;
+}
+
+// TP lanes a position (head_dim = 8 TP), RW positions a warp-wide load, U loads of K and of V a
+// lane in flight (a chunk of CHUNK rows for the block).
+template <typename T, int TP, int G>
+__global__ void __launch_bounds__(DEC_THREADS, 2)
+    attention_decode_kernel(const float *q, const float *k, const float *v, int q_stride,
+                            int kv_stride, const dev_token *tok, const float2 *rope, T *kcache,
+                            T *vcache, float *out, __nv_bfloat16 *out_b, float *part,
+                            unsigned *count, int heads, int kv_heads, int max_batch, int max_seq,
+                            int layer)
+{
+    constexpr int HD = 8 * TP, RW = 32 / TP, NW = DEC_THREADS / 32, U = DEC_UNROLL;
+    constexpr int STEP = NW * RW, CHUNK = STEP * U;
+    extern __shared__ float smem[];
+    __shared__ float wz[G][DEC_MAX_SPLITS], wm[NW][G], wl[NW][G];
+    __shared__ int last;
+    const int kvh = blockIdx.y, h0 = kvh * G, nz = gridDim.z, z = blockIdx.z;
+    const int kvdim = kv_heads * HD, half = HD / 2, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int d8 = (lane % TP) * 8, rb = warp * RW + lane / TP; /* this lane's row in each step */
+    /* the step's tokens were copied before its first kernel */
+    const dev_token t = tok[blockIdx.x];
+    const int P = t.pos, chunk = (P + 1 + nz - 1) / nz, p_lo = z * chunk;
+    const int npos = min(P + 1 - p_lo, chunk); /* <= 0: an empty run */
+    const size_t row0 = (((size_t)layer * max_batch + t.slot) * max_seq + p_lo) * kvdim + kvh * HD;
+    T *kb = kcache + row0, *vb = vcache + row0;
+    row8<T> kr[U], vr[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) { /* the first chunk's rows older than P, before the wait */
+        int r = rb + u * STEP;
+        if (r < npos && p_lo + r < P) {
+            kr[u].load(kb + (size_t)r * kvdim + d8);
+            vr[u].load(vb + (size_t)r * kvdim + d8);
+        }
+    }
+    pdl_enter();
+    float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
+    const float2 *cs = rope + (size_t)P * half;
+    const float scale = rsqrtf((float)HD);
+    const float *qt = q + (size_t)blockIdx.x * q_stride + (size_t)h0 * HD;
+    for (int j = tid; j < G * half; j += DEC_THREADS) {
+        int g = j / half, i = j % half;
+        float2 c = cs[i];
+        float a = qt[g * HD + i], b = qt[g * HD + i + half];
+        qs[g * HD + i] = (a * c.x - b * c.y) * scale;
+        qs[g * HD + i + half] = (b * c.x + a * c.y) * scale;
+    }
+    if (npos > 0 && P < p_lo + npos) { /* this run ends at P: write row P */
+        const float *kt = k + (size_t)blockIdx.x * kv_stride + kvh * HD;
+        const float *vt = v + (size_t)blockIdx.x * kv_stride + kvh * HD;
+        size_t rp = (size_t)(P - p_lo) * kvdim;
+        for (int i = tid; i < half; i += DEC_THREADS) {
+            float2 c = cs[i];
+            float a = kt[i], b = kt[i + half];
+            kn[i] = put_kv(kb + rp + i, a * c.x - b * c.y);
+            kn[i + half] = put_kv(kb + rp + i + half, b * c.x + a * c.y);
+        }
+        for (int i = tid; i < HD; i += DEC_THREADS) vn[i] = put_kv(vb + rp + i, vt[i]);
+    }
+    __syncthreads();
+    /* each warp: an online softmax over its rows (max m, exp-sum l, value sum acc per head) */
+    float m[G], l[G], acc[G][8];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        m[g] = -INFINITY, l[g] = 0;
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[g][e] = 0;
+    }
+    for (int base = 0; base < npos; base += CHUNK) {
+        if (base > 0)
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                int r = base + rb + u * STEP;
+                if (r < npos && p_lo + r < P) {
+                    kr[u].load(kb + (size_t)r * kvdim + d8);
+                    vr[u].load(vb + (size_t)r * kvdim + d8);
+                }
+            }
+        float s[U][G];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            int r = base + rb + u * STEP;
+            float kf[8];
+            if (r < npos && p_lo + r < P) kr[u].get(kf);
+            else
+#pragma unroll
+                for (int e = 0; e < 8; e++) kf[e] = r < npos ? kn[d8 + e] : 0.f;
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                float x = 0;
+#pragma unroll
+                for (int e = 0; e < 8; e++) x += qs[g * HD + d8 + e] * kf[e];
+#pragma unroll
+                for (int o = TP / 2; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+                s[u][g] = r < npos ? x : -INFINITY;
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float cm = s[0][g];
+#pragma unroll
+            for (int u = 1; u < U; u++) cm = fmaxf(cm, s[u][g]);
+#pragma unroll
+            for (int o = TP; o < 32; o <<= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
+            float mn = fmaxf(m[g], cm); /* the same in the whole warp */
+            if (mn == -INFINITY) continue;
+            float f = __expf(m[g] - mn);
+            m[g] = mn, l[g] *= f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[g][e] *= f;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                s[u][g] = __expf(s[u][g] - mn);
+                l[g] += s[u][g];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            int r = base + rb + u * STEP;
+            if (r >= npos) continue;
+            float vf[8];
+            if (p_lo + r < P) vr[u].get(vf);
+            else
+#pragma unroll
+                for (int e = 0; e < 8; e++) vf[e] = vn[d8 + e];
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[g][e] += s[u][g] * vf[e];
+            }
+        }
+    }
+    /* the warp's rows added (they share the warp's maximum), then the warps merged */
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int o = TP; o < 32; o <<= 1) {
+            l[g] += __shfl_xor_sync(0xffffffffu, l[g], o);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+        }
+        if (lane < TP)
+#pragma unroll
+            for (int e = 0; e < 8; e++) wacc[(warp * G + g) * HD + d8 + e] = acc[g][e];
+        if (lane == 0) wm[warp][g] = m[g], wl[warp][g] = l[g];
+    }
+    __syncthreads();
+    const size_t th0 = (size_t)blockIdx.x * heads + h0; /* (token, first query head) */
+    for (int j = tid; j < G * HD; j += DEC_THREADS) {
+        int g = j / HD, d = j % HD;
+        float M = -INFINITY;
+        for (int w = 0; w < NW; w++) M = fmaxf(M, wm[w][g]);
+        float a = 0, L = 0;
+        for (int w = 0; w < NW; w++)
+            if (wm[w][g] > -INFINITY) {
+                float f = __expf(wm[w][g] - M);
+                a += f * wacc[(w * G + g) * HD + d];
+                L += f * wl[w][g];
+            }
+        if (nz == 1) {
+            put_out(out, out_b, (th0 + g) * HD + d, a / L);
+        } else { /* an empty run: M = -inf, L = 0, and the combine skips it */
+            float *pp = part + ((th0 + g) * nz + z) * (HD + 2);
+            pp[d] = a;
+            if (d == 0) pp[HD] = M, pp[HD + 1] = L;
+        }
+    }
+    if (nz == 1) return;
+    /* the last block of this (token, KV head) to get here adds the runs */
+    __threadfence();
+    __syncthreads();
+    unsigned *cnt = count + (size_t)blockIdx.x * kv_heads + kvh;
+    if (tid == 0) last = atomicAdd(cnt, 1u) == (unsigned)nz - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    if (warp < G) { /* the runs' weights e^(m_z - M) / sum_z e^(m_z - M) l_z */
+        const float *pp = part + (th0 + warp) * nz * (HD + 2);
+        float mz = lane < nz ? __ldcg(pp + lane * (HD + 2) + HD) : -INFINITY, M = mz;
+        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+        float w = lane < nz && mz > -INFINITY ? __expf(mz - M) : 0.f;
+        float L = w * (lane < nz ? __ldcg(pp + lane * (HD + 2) + HD + 1) : 0.f);
+        for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+        if (lane < nz) wz[warp][lane] = w / L;
+    }
+    __syncthreads();
+    for (int j = tid; j < G * HD; j += DEC_THREADS) {
+        int g = j / HD, d = j % HD;
+        const float *pp = part + (th0 + g) * nz * (HD + 2) + d;
+        float a = 0;
+        for (int zz = 0; zz < nz; zz++)
+            if (wz[g][zz] != 0.f) a += wz[g][zz] * __ldcg(pp + (size_t)zz * (HD + 2));
+        put_out(out, out_b, (th0 + g) * HD + d, a);
+    }
+    if (tid == 0) *cnt = 0; /* ready for the next layer */
+}
+
+static size_t decode_smem(int G, int hd)
+{
+    return ((size_t)G * hd + 2 * (size_t)hd + (size_t)(DEC_THREADS / 32) * G * hd) * sizeof(float);
+}
+
+bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim, int max_pos)
+{
+    const char *force = getenv("HB_ATT_KERNEL"); /* head / group: the separate RoPE path */
+    if (force && (strcmp(force, "head") == 0 || strcmp(force, "group") == 0)) return false;
+    int G = heads / kv_heads;
+    bool dims = head_dim == 8 || head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+    (void)max_pos; /* any context: the scores are not kept */
+    return dims && G <= ATT_MAX_GROUP;
+}
+
+int hb_cuda_decode_splits(int n, int heads, int kv_heads, int max_pos, int sms, int part_runs)
+{
+    /* as many runs as keep the blocks within DEC_BLOCKS_PER_SM an SM (one wave), at most
+     * DEC_POLICY_SPLITS: the sweep of bench/cuda_kernel_bench (bf16, context 512, H200, 132
+     * SMs): batch 1, 8 KV heads: 8.7 / 7.4 / 7.1 / 8.3 / 9.6 us in 4 / 8 / 16 / 17 / 32 runs;
+     * batch 8: 18.5 / 13.9 / 11.9 / 16.4 us in 1 / 2 / 4 / 8; batch 32 and 64 fastest in 1 */
+    int blocks = n * kv_heads;
+    if (blocks <= 0) return 1;
+    int nz = DEC_BLOCKS_PER_SM * sms / blocks;
+    int by_len = (max_pos + 1 + ATT_MIN_RUN - 1) / ATT_MIN_RUN;
+    if (nz > by_len) nz = by_len;
+    if (nz > DEC_POLICY_SPLITS) nz = DEC_POLICY_SPLITS;
+    if ((size_t)nz * n * heads > (size_t)part_runs) nz = part_runs / (n * heads);
+    return nz < 2 ? 1 : nz;
+}
+
+template <typename T, int TP, int G>
+static void launch_decode(dim3 grid, size_t smem, cudaStream_t s, const float *q, const float *k,
+                          const float *v, int q_stride, int kv_stride, const dev_token *tok,
+                          const float2 *rope, void *kc, void *vc, float *out, __nv_bfloat16 *out_b,
+                          float *part, unsigned *count, int heads, int kv_heads, int max_batch,
+                          int max_seq, int layer)
+{
+    hb_launch(attention_decode_kernel<T, TP, G>, grid, DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, rope, (T *)kc,
+              (T *)vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer);
+}
+
+template <typename T, int TP>
+static void launch_decode_g(int G, dim3 grid, size_t smem, cudaStream_t s, const float *q,
+                            const float *k, const float *v, int q_stride, int kv_stride,
+                            const dev_token *tok, const float2 *rope, void *kc, void *vc,
+                            float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
+                            int heads, int kv_heads, int max_batch, int max_seq, int layer)
+{
+#define HB_DEC(GG)                                                                                    \
+    launch_decode<T, TP, GG>(grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out,    \
+                             out_b, part, count, heads, kv_heads, max_batch, max_seq, layer)
+    switch (G) {
+    case 1: HB_DEC(1); break;
+    case 2: HB_DEC(2); break;
+    case 3: HB_DEC(3); break;
+    default: HB_DEC(4); break;
+    }
+#undef HB_DEC
+}
+
+template <typename T>
+static void launch_decode_t(int hd, int G, dim3 grid, size_t smem, cudaStream_t s, const float *q,
+                            const float *k, const float *v, int q_stride, int kv_stride,
+                            const dev_token *tok, const float2 *rope, void *kc, void *vc,
+                            float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
+                            int heads, int kv_heads, int max_batch, int max_seq, int layer)
+{
+#define HB_DEC(TP)                                                                                    \
+    launch_decode_g<T, TP>(G, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out,   \
+                           out_b, part, count, heads, kv_heads, max_batch, max_seq, layer)
+    switch (hd) {
+    case 8: HB_DEC(1); break;
+    case 16: HB_DEC(2); break;
+    case 32: HB_DEC(4); break;
+    case 64: HB_DEC(8); break;
+    default: HB_DEC(16); break;
+    }
+#undef HB_DEC
+}
+
+void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,
+                              int kv_stride, const dev_token *tok, int n, const float2 *rope,
+                              void *kcache, void *vcache, bool kv_bf16, float *out,
+                              __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
+                              int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
+                              int layer, int max_pos, cudaStream_t s)
+{
+    (void)max_pos;
+    dim3 grid(n, kv_heads, splits);
+    size_t smem = decode_smem(heads / kv_heads, head_dim);
+    if (kv_bf16)
+        launch_decode_t<__nv_bfloat16>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope,
+                                       kcache, vcache, out, out_b, part, count, heads, kv_heads,
+                                       max_batch, max_seq, layer);
+    else
+        launch_decode_t<float>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kcache,
+                               vcache, out, out_b, part, count, heads, kv_heads, max_batch, max_seq,
+                               layer);
+}

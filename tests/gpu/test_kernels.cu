@@ -1,0 +1,229 @@
+// test_kernels.cu - the CUDA attention paths against a CPU reference (double precision), on
+// random inputs: the fused decode kernel (RoPE + KV write + attention, split runs added by the
+// last block) and the separate path (the RoPE kernel, then the per-head or grouped attention
+// kernel), fp32 and bf16 cache entries, the base-3b, small and tiny head shapes, several batch
+// sizes, positions and run counts. Exit 77 (skipped) without a CUDA device.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "../../src/engine/cuda/cuda_kernels.cuh"
+
+#define SKIP 77
+#define MAX_SEQ 320
+#define MAX_BATCH 64
+
+static unsigned long long rng_state = 88172645463325252ull;
+static float frand(void) /* xorshift64, uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
+}
+
+static float bf16_round(float x) { return __bfloat162float(__float2bfloat16(x)); }
+
+static int failures;
+
+#define CK(call)                                                                          \
+    do {                                                                                  \
+        cudaError_t e_ = (call);                                                          \
+        if (e_ != cudaSuccess) {                                                          \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));   \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+struct shape {
+    int heads, kv_heads, hd;
+};
+
+/* One case: n tokens (distinct slots, positions pos[i]), a cache of random rows; every path's
+ * output against the reference, and row P of the cache as the fused kernel writes it. */
+static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &pos, int splits,
+                     const float2 *d_rope, const std::vector<float2> &rope, int sms)
+{
+    int H = sh.heads, KVH = sh.kv_heads, D = sh.hd, G = H / KVH, half = D / 2;
+    int kvdim = KVH * D, stride = (H + 2 * KVH) * D;
+    size_t cache_n = (size_t)MAX_BATCH * MAX_SEQ * kvdim, esz = bf ? 2 : 4;
+    std::vector<float> kc(cache_n), vc(cache_n), qkv((size_t)n * stride);
+    for (size_t i = 0; i < cache_n; i++) {
+        kc[i] = bf ? bf16_round(frand()) : frand();
+        vc[i] = bf ? bf16_round(frand()) : frand();
+    }
+    for (float &x : qkv) x = 2.f * frand();
+    std::vector<char> kraw(cache_n * esz), vraw(cache_n * esz);
+    for (size_t i = 0; i < cache_n; i++) {
+        if (bf) {
+            ((__nv_bfloat16 *)kraw.data())[i] = __float2bfloat16(kc[i]);
+            ((__nv_bfloat16 *)vraw.data())[i] = __float2bfloat16(vc[i]);
+        } else {
+            ((float *)kraw.data())[i] = kc[i];
+            ((float *)vraw.data())[i] = vc[i];
+        }
+    }
+    std::vector<dev_token> tok((size_t)n);
+    for (int i = 0; i < n; i++) tok[(size_t)i] = {(i * 7) % MAX_BATCH, pos[(size_t)i], 1, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
+    /* reference: rows P from the token's own k and v (rounded as the cache stores them) */
+    std::vector<double> ref((size_t)n * H * D);
+    std::vector<float> rowk((size_t)n * kvdim), rowv((size_t)n * kvdim);
+    for (int i = 0; i < n; i++) {
+        int P = pos[(size_t)i], slot = tok[(size_t)i].slot;
+        const float *qt = &qkv[(size_t)i * stride], *kt = qt + H * D, *vt = kt + KVH * D;
+        const float2 *cs = &rope[(size_t)P * half];
+        std::vector<float> qr((size_t)H * D), kr((size_t)kvdim);
+        for (int h = 0; h < H + KVH; h++)
+            for (int j = 0; j < half; j++) {
+                const float *src = h < H ? qt + h * D : kt + (h - H) * D;
+                float *dst = h < H ? &qr[(size_t)h * D] : &kr[(size_t)(h - H) * D];
+                float a = src[j], b = src[j + half];
+                dst[j] = a * cs[j].x - b * cs[j].y;
+                dst[j + half] = b * cs[j].x + a * cs[j].y;
+            }
+        for (int d = 0; d < kvdim; d++) {
+            rowk[(size_t)i * kvdim + d] = bf ? bf16_round(kr[(size_t)d]) : kr[(size_t)d];
+            rowv[(size_t)i * kvdim + d] = bf ? bf16_round(vt[d]) : vt[d];
+        }
+        for (int h = 0; h < H; h++) {
+            int j = h / G;
+            std::vector<double> s((size_t)P + 1);
+            double mx = -1e300;
+            for (int p = 0; p <= P; p++) {
+                const float *kp = p < P ? &kc[((size_t)slot * MAX_SEQ + p) * kvdim + j * D]
+                                        : &rowk[(size_t)i * kvdim + j * D];
+                double acc = 0;
+                for (int d = 0; d < D; d++) acc += (double)qr[(size_t)h * D + d] * kp[d];
+                s[(size_t)p] = acc / sqrt((double)D);
+                mx = s[(size_t)p] > mx ? s[(size_t)p] : mx;
+            }
+            double l = 0;
+            for (int p = 0; p <= P; p++) l += (s[(size_t)p] = exp(s[(size_t)p] - mx));
+            for (int d = 0; d < D; d++) {
+                double a = 0;
+                for (int p = 0; p <= P; p++) {
+                    const float *vp = p < P ? &vc[((size_t)slot * MAX_SEQ + p) * kvdim + j * D]
+                                            : &rowv[(size_t)i * kvdim + j * D];
+                    a += s[(size_t)p] * vp[d];
+                }
+                ref[((size_t)i * H + h) * D + d] = a / l;
+            }
+        }
+    }
+    double scale = 0;
+    for (double r : ref) scale = fabs(r) > scale ? fabs(r) : scale;
+    /* device buffers */
+    char *dk, *dv;
+    float *dqkv, *dout, *dpart;
+    unsigned *dcount;
+    dev_token *dtok;
+    int part_runs = 4 * (MAX_BATCH * H > sms ? MAX_BATCH * H : sms);
+    CK(cudaMalloc((void **)&dk, cache_n * esz));
+    CK(cudaMalloc((void **)&dv, cache_n * esz));
+    CK(cudaMalloc((void **)&dqkv, qkv.size() * 4));
+    CK(cudaMalloc((void **)&dout, (size_t)n * H * D * 4));
+    CK(cudaMalloc((void **)&dpart, (size_t)part_runs * (D + 2) * 4));
+    CK(cudaMalloc((void **)&dcount, (size_t)MAX_BATCH * KVH * 4));
+    CK(cudaMemset(dcount, 0, (size_t)MAX_BATCH * KVH * 4));
+    CK(cudaMalloc((void **)&dtok, (size_t)n * sizeof(dev_token)));
+    CK(cudaMemcpy(dtok, tok.data(), (size_t)n * sizeof(dev_token), cudaMemcpyHostToDevice));
+    std::vector<float> out((size_t)n * H * D);
+    const char *paths[] = {"fused", "fused again (counters reset)", "rope + per-head", "rope + grouped"};
+    for (int path = 0; path < 4; path++) {
+        CK(cudaMemcpy(dk, kraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dv, vraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dqkv, qkv.data(), qkv.size() * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dout, 0xff, (size_t)n * H * D * 4)); /* NaN: a missing output shows */
+        int runs = 1;
+        if (path < 2) {
+            runs = splits;
+            for (int rep = 0; rep <= path; rep++)
+                hb_cuda_attention_decode(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n,
+                                         d_rope, dk, dv, bf, dout, nullptr, dpart, dcount, splits, H, KVH,
+                                         D, MAX_BATCH, MAX_SEQ, 0, MAX_SEQ - 1, 0);
+        } else {
+            setenv("HB_ATT_KERNEL", path == 2 ? "head" : "group", 1);
+            runs = hb_cuda_attention_splits(n, H, MAX_SEQ - 1, sms, part_runs);
+            hb_cuda_rope_kv(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n, d_rope, H,
+                            KVH, D, dk, dv, bf, MAX_BATCH, MAX_SEQ, 0, 0);
+            hb_cuda_attention(dqkv, stride, dtok, n, dk, dv, bf, dout, nullptr, dpart, runs, H, KVH, D,
+                              MAX_BATCH, MAX_SEQ, 0, MAX_SEQ - 1, sms, 0);
+            unsetenv("HB_ATT_KERNEL");
+        }
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(out.data(), dout, out.size() * 4, cudaMemcpyDeviceToHost));
+        double worst = 0;
+        for (size_t i = 0; i < out.size(); i++) {
+            double e = fabs(out[i] - ref[i]) / scale;
+            if (!(e <= worst)) worst = e; /* NaN too */
+        }
+        /* row P of every token as written to the cache */
+        double row_err = 0;
+        std::vector<char> got((size_t)kvdim * esz);
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)tok[(size_t)i].slot * MAX_SEQ + pos[(size_t)i]) * kvdim;
+            for (int which = 0; which < 2; which++) {
+                CK(cudaMemcpy(got.data(), (which ? dv : dk) + off * esz, (size_t)kvdim * esz, cudaMemcpyDeviceToHost));
+                for (int d = 0; d < kvdim; d++) {
+                    float g = bf ? __bfloat162float(((__nv_bfloat16 *)got.data())[d]) : ((float *)got.data())[d];
+                    float w = (which ? rowv : rowk)[(size_t)i * kvdim + d];
+                    double e = fabs((double)g - w);
+                    if (!(e <= row_err)) row_err = e;
+                }
+            }
+        }
+        double tol = 1e-4;
+        bool ok = worst <= tol && row_err <= (bf ? 1e-2 : 1e-5);
+        printf("%s heads %d/%d d %d, %s entries, batch %d, %d run%s, %s: worst %.2g of %.3g, cache row P %.2g\n",
+               ok ? "ok  " : "FAIL", H, KVH, D, bf ? "bf16" : "fp32", n, runs, runs > 1 ? "s" : "", paths[path],
+               worst, scale, row_err);
+        if (!ok) failures++;
+    }
+    cudaFree(dk), cudaFree(dv), cudaFree(dqkv), cudaFree(dout), cudaFree(dpart), cudaFree(dcount), cudaFree(dtok);
+}
+
+int main(void)
+{
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        printf("skipped: no CUDA device\n");
+        return SKIP;
+    }
+    int sms = 0;
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
+    for (const shape &sh : shapes) {
+        int half = sh.hd / 2;
+        std::vector<float2> rope((size_t)MAX_SEQ * half);
+        for (int p = 0; p < MAX_SEQ; p++)
+            for (int j = 0; j < half; j++) { /* rope_theta 500000 without the llama3 scaling */
+                double f = pow(500000.0, -2.0 * j / sh.hd), ang = (double)p * (float)f;
+                rope[(size_t)p * half + j] = make_float2((float)cos(ang), (float)sin(ang));
+            }
+        float2 *d_rope;
+        CK(cudaMalloc((void **)&d_rope, rope.size() * sizeof(float2)));
+        CK(cudaMemcpy(d_rope, rope.data(), rope.size() * sizeof(float2), cudaMemcpyHostToDevice));
+        struct {
+            int n;
+            std::vector<int> pos;
+            int splits;
+        } cases[] = {{1, {0}, 1}, {1, {257}, 1}, {1, {257}, 16}, {1, {200}, 32}, {1, {5}, 8},
+                     {3, {0, 77, 318}, 4}, {9, {63, 64, 65, 1, 2, 127, 128, 129, 300}, 2},
+                     {64, std::vector<int>(64, 160), 1}, {64, std::vector<int>(64, 160), 2}};
+        for (auto &c : cases)
+            for (int bf = 0; bf < 2; bf++) {
+                if (!hb_cuda_decode_fusable(sh.heads, sh.kv_heads, sh.hd, MAX_SEQ - 1)) {
+                    printf("FAIL heads %d/%d d %d: the fused kernel does not take these shapes\n", sh.heads,
+                           sh.kv_heads, sh.hd);
+                    failures++;
+                    break;
+                }
+                run_case(sh, bf != 0, c.n, c.pos, c.splits, d_rope, rope, sms);
+            }
+        cudaFree(d_rope);
+    }
+    printf("%s\n", failures ? "FAILED" : "all passed");
+    return failures ? 1 : 0;
+}
