@@ -96,11 +96,24 @@ void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, in
 // the SwiGLU fused into the gate/up product (a warp per pair of rows).
 void hb_cuda_gemv1_swiglu(const void *w, const float *x, float *y, int I, int K, cudaStream_t s);
 
-// The matrix product used by the backend: the GEMV kernel, or cuBLAS for bf16 weights and two
-// or more tokens (xb: a bf16 staging buffer of at least n x K elements).
+// cuBLASLt for the batched products, each shape's algorithm chosen once by timing the first
+// HB_LT_CANDIDATES of cuBLASLt's heuristic list (the L2 flushed before each timed run by
+// clearing the workspace, so the weights come from memory as in a step). Created over a
+// workspace of ws_bytes (at least HB_LT_FLUSH_BYTES); nullptr where cuBLASLt is unavailable.
+#define HB_LT_CANDIDATES 8
+#define HB_LT_FLUSH_BYTES ((size_t)64 << 20)
+struct hb_lt;
+hb_lt *hb_cuda_lt_create(void *ws, size_t ws_bytes);
+void hb_cuda_lt_destroy(hb_lt *lt);
+size_t hb_cuda_lt_shapes(const hb_lt *lt); // shapes tuned so far
+
+// The matrix product used by the backend: the GEMV kernel, or for bf16 weights and two or more
+// tokens cuBLASLt (tuned shapes; cublasGemmEx when lt is null or a shape is not tuned while the
+// stream is being captured) (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
     cublasHandle_t handle;
     __nv_bfloat16 *xb;
+    hb_lt *lt;
 };
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s);
