@@ -101,6 +101,7 @@ void hb_cuda_gemv1_swiglu(const void *w, const float *x, float *y, int I, int K,
 // clearing the workspace, so the weights come from memory as in a step). Created over a
 // workspace of ws_bytes (at least HB_LT_FLUSH_BYTES); nullptr where cuBLASLt is unavailable.
 #define HB_LT_CANDIDATES 8
+#define HB_LT_MAX_SHAPES 256 // tuned shapes kept (each prompt length is one); later ones: GemmEx
 #define HB_LT_FLUSH_BYTES ((size_t)64 << 20)
 struct hb_lt;
 hb_lt *hb_cuda_lt_create(void *ws, size_t ws_bytes);
@@ -108,8 +109,8 @@ void hb_cuda_lt_destroy(hb_lt *lt);
 size_t hb_cuda_lt_shapes(const hb_lt *lt); // shapes tuned so far
 
 // The matrix product used by the backend: the GEMV kernel, or for bf16 weights and two or more
-// tokens cuBLASLt (tuned shapes; cublasGemmEx when lt is null or a shape is not tuned while the
-// stream is being captured) (xb: a bf16 staging buffer of at least n x K elements).
+// tokens cuBLASLt (tuned shapes; cublasGemmEx when lt is null, or for a shape not tuned while
+// the stream is being captured or once HB_LT_MAX_SHAPES are) (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
     cublasHandle_t handle;
     __nv_bfloat16 *xb;

@@ -400,7 +400,8 @@ cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const 
         for (hb_lt_entry &x : g->lt->shapes)
             if (x.n == n && x.N == N && x.K == K) e = &x;
         cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
-        if (!e && cudaStreamIsCapturing(s, &cap) == cudaSuccess && cap == cudaStreamCaptureStatusNone)
+        if (!e && g->lt->shapes.size() < HB_LT_MAX_SHAPES &&
+            cudaStreamIsCapturing(s, &cap) == cudaSuccess && cap == cudaStreamCaptureStatusNone)
             e = lt_tune(g->lt, w, xb, y, n, N, K, s);
         if (e && e->ok) return lt_run(g->lt, *e, &e->algo, w, xb, y, s);
     }
