@@ -1,8 +1,12 @@
-// test_kernels.cu - the CUDA attention paths against a CPU reference (double precision), on
-// random inputs: the fused decode kernel (RoPE + KV write + attention, split runs added by the
-// last block) and the separate path (the RoPE kernel, then the per-head or grouped attention
-// kernel), fp32 and bf16 cache entries, the base-3b, small and tiny head shapes, several batch
-// sizes, positions and run counts. Exit 77 (skipped) without a CUDA device.
+// test_kernels.cu - CUDA kernels against a CPU reference (double precision), on random inputs:
+//   - attention: the fused decode kernel (RoPE + KV write + attention, split runs added by the
+//     last block) and the separate path (the RoPE kernel, then the per-head or grouped attention
+//     kernel), fp32 and bf16 cache entries, the base-3b, small and tiny head shapes, several
+//     batch sizes, positions and run counts;
+//   - RMSNorm in each form the backend uses (path weights, gathered rows, the residual add fused
+//     in, bf16 output by row or in order), row lengths taking the register path and the loop;
+//   - the SwiGLU of [gate | up] rows to bf16, both kernels.
+// Exit 77 (skipped) without a CUDA device.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +188,108 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
     cudaFree(dk), cudaFree(dv), cudaFree(dqkv), cudaFree(dout), cudaFree(dpart), cudaFree(dcount), cudaFree(dtok);
 }
 
+/* RMSNorm: every form against the reference, for one row length. */
+static void norm_case(int hidden)
+{
+    const int n = 5, rows = 9; /* x has 9 rows; the launch covers 5 of them */
+    const float eps = 1e-5f;
+    std::vector<float> x((size_t)rows * hidden), add((size_t)rows * hidden), wt(hidden), wa(hidden);
+    for (float &v : x) v = 3.f * frand();
+    for (float &v : add) v = frand();
+    for (float &v : wt) v = 1.f + 0.5f * frand();
+    for (float &v : wa) v = 1.f + 0.5f * frand();
+    std::vector<dev_token> tok((size_t)n);
+    for (int i = 0; i < n; i++) tok[(size_t)i] = {i, 0, i % 2, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
+    std::vector<int32_t> idx = {7, 2, 4, 0, 8};
+    float *dx, *dadd, *dwt, *dwa, *dout;
+    dev_token *dtok;
+    int32_t *didx;
+    CK(cudaMalloc((void **)&dx, x.size() * 4));
+    CK(cudaMalloc((void **)&dadd, add.size() * 4));
+    CK(cudaMalloc((void **)&dwt, (size_t)hidden * 4));
+    CK(cudaMalloc((void **)&dwa, (size_t)hidden * 4));
+    CK(cudaMalloc((void **)&dout, x.size() * 4));
+    CK(cudaMalloc((void **)&dtok, tok.size() * sizeof(dev_token)));
+    CK(cudaMalloc((void **)&didx, idx.size() * 4));
+    CK(cudaMemcpy(dadd, add.data(), add.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dwt, wt.data(), (size_t)hidden * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dwa, wa.data(), (size_t)hidden * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dtok, tok.data(), tok.size() * sizeof(dev_token), cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(didx, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice));
+    const char *forms[] = {"path weights", "gathered rows", "residual add by launch row, bf16 out in order",
+                           "residual add by x row, bf16 out by x row"};
+    for (int f = 0; f < 4; f++) {
+        CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dout, 0, x.size() * 4));
+        bool bf = f >= 2, by_row = f == 3;
+        if (f == 0) hb_cuda_rmsnorm_path(dx, dtok, n, dwt, dwa, dout, hidden, eps, 0);
+        else if (f == 1) hb_cuda_rmsnorm_gather(dx, didx, n, dwt, dout, hidden, eps, 0);
+        else hb_cuda_rmsnorm_bf16(dx, dadd, by_row, nullptr, didx, n, dwt, dwt, (__nv_bfloat16 *)dout, by_row,
+                                  hidden, eps, 0);
+        CK(cudaDeviceSynchronize());
+        std::vector<float> gx(x.size()), go(x.size());
+        std::vector<__nv_bfloat16> gb(x.size());
+        CK(cudaMemcpy(gx.data(), dx, x.size() * 4, cudaMemcpyDeviceToHost));
+        if (bf) CK(cudaMemcpy(gb.data(), dout, x.size() * 2, cudaMemcpyDeviceToHost));
+        else CK(cudaMemcpy(go.data(), dout, x.size() * 4, cudaMemcpyDeviceToHost));
+        double worst = 0, xerr = 0;
+        std::vector<double> xr(x.begin(), x.end());
+        for (int r = 0; r < n; r++) {
+            int row = f == 0 ? r : idx[(size_t)r];
+            double *xrow = &xr[(size_t)row * hidden], ss = 0;
+            if (bf)
+                for (int d = 0; d < hidden; d++) xrow[d] += add[(size_t)(by_row ? row : r) * hidden + d];
+            for (int d = 0; d < hidden; d++) ss += xrow[d] * xrow[d];
+            double inv = 1 / sqrt(ss / hidden + eps);
+            const std::vector<float> &w = f == 0 && tok[(size_t)r].audio ? wa : wt;
+            size_t o = (size_t)(by_row ? row : r) * hidden;
+            for (int d = 0; d < hidden; d++) {
+                double want = w[(size_t)d] * xrow[d] * inv;
+                double got = bf ? (double)__bfloat162float(gb[o + d]) : go[o + d];
+                double e = fabs(got - want) / (fabs(want) + 1e-3);
+                if (!(e <= worst)) worst = e;
+            }
+        }
+        for (size_t i = 0; i < x.size(); i++) { /* x itself: the residual add, and nothing else */
+            double e = fabs(gx[i] - xr[i]);
+            if (!(e <= xerr)) xerr = e;
+        }
+        bool ok = worst <= (bf ? 8e-3 : 1e-5) && xerr <= 1e-5;
+        printf("%s rmsnorm, %d floats a row, %s: worst relative error %.2g, x %.2g\n", ok ? "ok  " : "FAIL",
+               hidden, forms[f], worst, xerr);
+        if (!ok) failures++;
+    }
+    cudaFree(dx), cudaFree(dadd), cudaFree(dwt), cudaFree(dwa), cudaFree(dout), cudaFree(dtok), cudaFree(didx);
+}
+
+/* [gate | up] rows to silu(gate) * up in bf16. */
+static void swiglu_case(int I)
+{
+    const int rows = 3;
+    std::vector<float> gu((size_t)rows * 2 * I);
+    for (float &v : gu) v = 4.f * frand();
+    float *dgu;
+    __nv_bfloat16 *dout;
+    CK(cudaMalloc((void **)&dgu, gu.size() * 4));
+    CK(cudaMalloc((void **)&dout, (size_t)rows * I * 2));
+    CK(cudaMemcpy(dgu, gu.data(), gu.size() * 4, cudaMemcpyHostToDevice));
+    hb_cuda_swiglu_rows_bf16(dgu, dout, rows, I, 0);
+    CK(cudaDeviceSynchronize());
+    std::vector<__nv_bfloat16> got((size_t)rows * I);
+    CK(cudaMemcpy(got.data(), dout, got.size() * 2, cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < I; i++) {
+            double g = gu[(size_t)r * 2 * I + i], u = gu[(size_t)r * 2 * I + I + i];
+            double want = g / (1 + exp(-g)) * u, e = fabs(__bfloat162float(got[(size_t)r * I + i]) - want) / (fabs(want) + 1e-3);
+            if (!(e <= worst)) worst = e;
+        }
+    bool ok = worst <= 8e-3;
+    printf("%s swiglu rows to bf16, I %d: worst relative error %.2g\n", ok ? "ok  " : "FAIL", I, worst);
+    if (!ok) failures++;
+    cudaFree(dgu), cudaFree(dout);
+}
+
 int main(void)
 {
     int count = 0;
@@ -193,6 +299,8 @@ int main(void)
     }
     int sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    for (int hidden : {3072, 64, 4100, 70}) norm_case(hidden); /* the last two: the loop form */
+    for (int I : {8192, 6}) swiglu_case(I);
     const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
         int half = sh.hd / 2;
