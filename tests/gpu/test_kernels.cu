@@ -5,7 +5,9 @@
 //     batch sizes, positions and run counts;
 //   - RMSNorm in each form the backend uses (path weights, gathered rows, the residual add fused
 //     in, bf16 output by row or in order), row lengths taking the register path and the loop;
-//   - the SwiGLU of [gate | up] rows to bf16, both kernels.
+//   - the SwiGLU of [gate | up] rows to bf16, both kernels;
+//   - a prompt pass's attention, tiled (and the grouped kernel), one prompt and a batch whose
+//     tiles mix slots, against the rotated q and the cache as the RoPE kernel left them.
 // Exit 77 (skipped) without a CUDA device.
 #include <math.h>
 #include <stdio.h>
@@ -41,6 +43,62 @@ static int failures;
         }                                                                                 \
     } while (0)
 
+/* A cache of random entries (as stored: bf16 or fp32), with the values as floats when asked. */
+static void random_cache(bool bf, size_t n, std::vector<char> &kraw, std::vector<char> &vraw,
+                         std::vector<float> *kc, std::vector<float> *vc)
+{
+    size_t esz = bf ? 2 : 4;
+    kraw.resize(n * esz), vraw.resize(n * esz);
+    if (kc) kc->resize(n), vc->resize(n);
+    for (size_t i = 0; i < n; i++) {
+        float a = frand(), b = frand();
+        if (bf) {
+            ((__nv_bfloat16 *)kraw.data())[i] = __float2bfloat16(a);
+            ((__nv_bfloat16 *)vraw.data())[i] = __float2bfloat16(b);
+            a = bf16_round(a), b = bf16_round(b);
+        } else {
+            ((float *)kraw.data())[i] = a;
+            ((float *)vraw.data())[i] = b;
+        }
+        if (kc) (*kc)[i] = a, (*vc)[i] = b;
+    }
+}
+
+/* The device side of an attention case: the cache, q/k/v rows, output, runs and tokens. */
+struct att_dev {
+    char *k, *v;
+    float *qkv, *out, *part;
+    dev_token *tok;
+    int part_runs;
+    att_dev(size_t cache_bytes, size_t qkv_floats, size_t out_floats, int heads, int hd, int sms,
+            const std::vector<dev_token> &toks)
+    {
+        part_runs = 4 * (MAX_BATCH * heads > sms ? MAX_BATCH * heads : sms);
+        CK(cudaMalloc((void **)&k, cache_bytes));
+        CK(cudaMalloc((void **)&v, cache_bytes));
+        CK(cudaMalloc((void **)&qkv, qkv_floats * 4));
+        CK(cudaMalloc((void **)&out, out_floats * 4));
+        CK(cudaMalloc((void **)&part, (size_t)part_runs * (hd + 2) * 4));
+        CK(cudaMalloc((void **)&tok, toks.size() * sizeof(dev_token)));
+        CK(cudaMemcpy(tok, toks.data(), toks.size() * sizeof(dev_token), cudaMemcpyHostToDevice));
+    }
+    ~att_dev() { cudaFree(k), cudaFree(v), cudaFree(qkv), cudaFree(out), cudaFree(part), cudaFree(tok); }
+};
+
+/* The output back from the device, and its worst error against the reference relative to scale
+ * (a NaN, e.g. an output never written, counts as infinite). */
+static double worst_error(std::vector<float> &out, const float *dout, const std::vector<double> &ref, double scale)
+{
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(out.data(), dout, out.size() * 4, cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (size_t i = 0; i < out.size(); i++) {
+        double e = fabs(out[i] - ref[i]) / scale;
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
 struct shape {
     int heads, kv_heads, hd;
 };
@@ -53,22 +111,10 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
     int H = sh.heads, KVH = sh.kv_heads, D = sh.hd, G = H / KVH, half = D / 2;
     int kvdim = KVH * D, stride = (H + 2 * KVH) * D;
     size_t cache_n = (size_t)MAX_BATCH * MAX_SEQ * kvdim, esz = bf ? 2 : 4;
-    std::vector<float> kc(cache_n), vc(cache_n), qkv((size_t)n * stride);
-    for (size_t i = 0; i < cache_n; i++) {
-        kc[i] = bf ? bf16_round(frand()) : frand();
-        vc[i] = bf ? bf16_round(frand()) : frand();
-    }
+    std::vector<float> kc, vc, qkv((size_t)n * stride);
+    std::vector<char> kraw, vraw;
+    random_cache(bf, cache_n, kraw, vraw, &kc, &vc);
     for (float &x : qkv) x = 2.f * frand();
-    std::vector<char> kraw(cache_n * esz), vraw(cache_n * esz);
-    for (size_t i = 0; i < cache_n; i++) {
-        if (bf) {
-            ((__nv_bfloat16 *)kraw.data())[i] = __float2bfloat16(kc[i]);
-            ((__nv_bfloat16 *)vraw.data())[i] = __float2bfloat16(vc[i]);
-        } else {
-            ((float *)kraw.data())[i] = kc[i];
-            ((float *)vraw.data())[i] = vc[i];
-        }
-    }
     std::vector<dev_token> tok((size_t)n);
     for (int i = 0; i < n; i++) tok[(size_t)i] = {(i * 7) % MAX_BATCH, pos[(size_t)i], 1, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
     /* reference: rows P from the token's own k and v (rounded as the cache stores them) */
@@ -118,21 +164,14 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
     }
     double scale = 0;
     for (double r : ref) scale = fabs(r) > scale ? fabs(r) : scale;
-    /* device buffers */
-    char *dk, *dv;
-    float *dqkv, *dout, *dpart;
+    att_dev dd(cache_n * esz, qkv.size(), (size_t)n * H * D, H, D, sms, tok);
+    char *dk = dd.k, *dv = dd.v;
+    float *dqkv = dd.qkv, *dout = dd.out, *dpart = dd.part;
+    dev_token *dtok = dd.tok;
+    int part_runs = dd.part_runs;
     unsigned *dcount;
-    dev_token *dtok;
-    int part_runs = 4 * (MAX_BATCH * H > sms ? MAX_BATCH * H : sms);
-    CK(cudaMalloc((void **)&dk, cache_n * esz));
-    CK(cudaMalloc((void **)&dv, cache_n * esz));
-    CK(cudaMalloc((void **)&dqkv, qkv.size() * 4));
-    CK(cudaMalloc((void **)&dout, (size_t)n * H * D * 4));
-    CK(cudaMalloc((void **)&dpart, (size_t)part_runs * (D + 2) * 4));
     CK(cudaMalloc((void **)&dcount, (size_t)MAX_BATCH * KVH * 4));
     CK(cudaMemset(dcount, 0, (size_t)MAX_BATCH * KVH * 4));
-    CK(cudaMalloc((void **)&dtok, (size_t)n * sizeof(dev_token)));
-    CK(cudaMemcpy(dtok, tok.data(), (size_t)n * sizeof(dev_token), cudaMemcpyHostToDevice));
     std::vector<float> out((size_t)n * H * D);
     const char *paths[] = {"fused", "fused again (counters reset)", "rope + per-head", "rope + grouped"};
     for (int path = 0; path < 4; path++) {
@@ -156,13 +195,7 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
                               MAX_BATCH, MAX_SEQ, 0, MAX_SEQ - 1, sms, 0);
             unsetenv("HB_ATT_KERNEL");
         }
-        CK(cudaDeviceSynchronize());
-        CK(cudaMemcpy(out.data(), dout, out.size() * 4, cudaMemcpyDeviceToHost));
-        double worst = 0;
-        for (size_t i = 0; i < out.size(); i++) {
-            double e = fabs(out[i] - ref[i]) / scale;
-            if (!(e <= worst)) worst = e; /* NaN too */
-        }
+        double worst = worst_error(out, dout, ref, scale);
         /* row P of every token as written to the cache */
         double row_err = 0;
         std::vector<char> got((size_t)kvdim * esz);
@@ -185,7 +218,7 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
                worst, scale, row_err);
         if (!ok) failures++;
     }
-    cudaFree(dk), cudaFree(dv), cudaFree(dqkv), cudaFree(dout), cudaFree(dpart), cudaFree(dcount), cudaFree(dtok);
+    cudaFree(dcount);
 }
 
 /* RMSNorm: every form against the reference, for one row length. */
@@ -290,6 +323,89 @@ static void swiglu_case(int I)
     cudaFree(dgu), cudaFree(dout);
 }
 
+/* A prompt pass: the RoPE kernel writes the tokens' rows, then the tiled kernel (and the grouped
+ * one, as a cross-check) against a reference computed from the rotated q and the cache as the
+ * device holds them. runs: (slot, first position, tokens) in batch order. */
+struct pf_run {
+    int slot, pos0, count;
+};
+
+static void prefill_case(const shape &sh, bool bf, const std::vector<pf_run> &runs, const float2 *d_rope,
+                         int sms)
+{
+    int H = sh.heads, KVH = sh.kv_heads, D = sh.hd, G = H / KVH;
+    int kvdim = KVH * D, stride = (H + 2 * KVH) * D;
+    size_t cache_n = (size_t)MAX_BATCH * MAX_SEQ * kvdim, esz = bf ? 2 : 4;
+    std::vector<dev_token> tok;
+    for (const pf_run &r : runs)
+        for (int i = 0; i < r.count; i++) tok.push_back({r.slot, r.pos0 + i, 0, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1});
+    int n = (int)tok.size();
+    std::vector<char> kraw, vraw;
+    random_cache(bf, cache_n, kraw, vraw, nullptr, nullptr);
+    std::vector<float> qkv((size_t)n * stride);
+    for (float &x : qkv) x = 2.f * frand();
+    att_dev dd(cache_n * esz, qkv.size(), (size_t)n * H * D, H, D, sms, tok);
+    char *dk = dd.k, *dv = dd.v;
+    float *dqkv = dd.qkv, *dout = dd.out, *dpart = dd.part;
+    dev_token *dtok = dd.tok;
+    int part_runs = dd.part_runs;
+    CK(cudaMemcpy(dk, kraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dv, vraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dqkv, qkv.data(), qkv.size() * 4, cudaMemcpyHostToDevice));
+    hb_cuda_rope_kv(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n, d_rope, H, KVH, D, dk, dv,
+                    bf, MAX_BATCH, MAX_SEQ, 0, 0);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(qkv.data(), dqkv, qkv.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(kraw.data(), dk, cache_n * esz, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(vraw.data(), dv, cache_n * esz, cudaMemcpyDeviceToHost));
+    auto entry = [&](const std::vector<char> &raw, size_t i) {
+        return bf ? (double)__bfloat162float(((const __nv_bfloat16 *)raw.data())[i]) : (double)((const float *)raw.data())[i];
+    };
+    std::vector<double> ref((size_t)n * H * D);
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < H; h++) {
+            int P = tok[(size_t)t].pos, j = h / G;
+            size_t row0 = (size_t)tok[(size_t)t].slot * MAX_SEQ * kvdim + (size_t)j * D;
+            const float *qh = &qkv[(size_t)t * stride + (size_t)h * D];
+            std::vector<double> sc((size_t)P + 1);
+            double mx = -1e300, l = 0;
+            for (int p = 0; p <= P; p++) {
+                double a = 0;
+                for (int d = 0; d < D; d++) a += (double)qh[d] * entry(kraw, row0 + (size_t)p * kvdim + d);
+                sc[(size_t)p] = a / sqrt((double)D);
+                mx = sc[(size_t)p] > mx ? sc[(size_t)p] : mx;
+            }
+            for (int p = 0; p <= P; p++) l += (sc[(size_t)p] = exp(sc[(size_t)p] - mx));
+            for (int d = 0; d < D; d++) {
+                double a = 0;
+                for (int p = 0; p <= P; p++) a += sc[(size_t)p] * entry(vraw, row0 + (size_t)p * kvdim + d);
+                ref[((size_t)t * H + h) * D + d] = a / l;
+            }
+        }
+    double scale = 0;
+    for (double r : ref) scale = fabs(r) > scale ? fabs(r) : scale;
+    std::vector<float> out((size_t)n * H * D);
+    for (int path = 0; path < 2; path++) {
+        CK(cudaMemset(dout, 0xff, out.size() * 4));
+        if (path == 0) {
+            hb_cuda_attention_prefill(dqkv, stride, dtok, n, dk, dv, bf, dout, nullptr, H, KVH, D, MAX_BATCH,
+                                      MAX_SEQ, 0, 0);
+        } else {
+            setenv("HB_ATT_KERNEL", "group", 1);
+            int runs_z = hb_cuda_attention_splits(n, H, MAX_SEQ - 1, sms, part_runs);
+            hb_cuda_attention(dqkv, stride, dtok, n, dk, dv, bf, dout, nullptr, dpart, runs_z, H, KVH, D, MAX_BATCH,
+                              MAX_SEQ, 0, MAX_SEQ - 1, sms, 0);
+            unsetenv("HB_ATT_KERNEL");
+        }
+        double worst = worst_error(out, dout, ref, scale);
+        bool ok = worst <= 1e-4;
+        printf("%s prompt pass, heads %d/%d d %d, %s entries, %d tokens in %zu run%s, %s: worst %.2g of %.3g\n",
+               ok ? "ok  " : "FAIL", H, KVH, D, bf ? "bf16" : "fp32", n, runs.size(), runs.size() > 1 ? "s" : "",
+               path == 0 ? "tiled" : "grouped", worst, scale);
+        if (!ok) failures++;
+    }
+}
+
 int main(void)
 {
     int count = 0;
@@ -330,6 +446,19 @@ int main(void)
                 }
                 run_case(sh, bf != 0, c.n, c.pos, c.splits, d_rope, rope, sms);
             }
+        /* prompt passes: one prompt of 40 tokens; a batch mixing a prompt's end, a continued prompt
+         * (earlier rows already cached) and single tokens, so tiles hold several slots */
+        const std::vector<pf_run> prompts[] = {{{3, 0, 40}},
+                                               {{1, 0, 7}, {5, 100, 20}, {9, 3, 1}, {12, 250, 37}, {2, 0, 1}}};
+        for (const auto &pr : prompts)
+            for (int bf = 0; bf < 2; bf++)
+                if (hb_cuda_prefill_tiled(sh.heads, sh.kv_heads, sh.hd)) {
+                    prefill_case(sh, bf != 0, pr, d_rope, sms);
+                } else {
+                    printf("FAIL heads %d/%d d %d: the tiled kernel does not take these shapes\n", sh.heads,
+                           sh.kv_heads, sh.hd);
+                    failures++;
+                }
         cudaFree(d_rope);
     }
     printf("%s\n", failures ? "FAILED" : "all passed");

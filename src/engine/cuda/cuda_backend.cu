@@ -87,6 +87,7 @@ struct hb_backend {
     int att_part_blocks;
     unsigned *att_count;     // the fused decode attention's run counters (max_batch x kv_heads)
     bool fuse_decode;        // decode steps run RoPE, the KV write and attention in one kernel
+    bool tiled_prefill;      // other passes run the tiled attention kernel after RoPE
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     __nv_bfloat16 *xa;       // batched passes: the next layer's normed input in bf16
     dev_token *tok;
@@ -377,6 +378,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
             rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy the RoPE table");
     }
     b->fuse_decode = hb_cuda_decode_fusable(cfg->heads, cfg->kv_heads, cfg->head_dim, max_seq - 1);
+    b->tiled_prefill = hb_cuda_prefill_tiled(cfg->heads, cfg->kv_heads, cfg->head_dim);
     if (rc) {
         cuda_destroy(b);
         return rc;
@@ -481,8 +483,10 @@ static void drop_graphs(hb_backend *b)
 }
 
 /* RoPE, the KV-cache write and attention of layer l: one kernel for a decode batch (each token
- * its slot's only one), else the RoPE kernel and then attention. Output to out, or in bf16 to
- * out_b. */
+ * its slot's only one), else the RoPE kernel and then the tiled attention kernel when its tiles
+ * (16 tokens, one KV head) are at least one a SM, or the per-head or grouped kernel (always
+ * with HB_ATT_KERNEL). On the H200 the tiled kernel took a 512-token prompt from 11.2 to 10.5
+ * ms but a 128-token one (64 tiles) from 3.8 to 4.5 ms. Output to out, or in bf16 to out_b. */
 static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, float *v, int qs,
                       int kvs, float *out, __nv_bfloat16 *out_b, int l)
 {
@@ -497,6 +501,11 @@ static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, flo
     }
     hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, n, b->rope, c->heads, c->kv_heads, c->head_dim,
                     b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, b->stream);
+    if (b->tiled_prefill && (n + 15) / 16 * c->kv_heads >= b->sms) { /* enough tiles to fill the GPU */
+        hb_cuda_attention_prefill(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, c->heads,
+                                  c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l, b->stream);
+        return;
+    }
     hb_cuda_attention(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, b->att_part,
                       hb_cuda_attention_splits(n, c->heads, maxp, b->sms, b->att_part_blocks),
                       c->heads, c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l, maxp, b->sms,

@@ -46,6 +46,24 @@ static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
 }
 
+// Eight cache entries as floats (one 16-byte load of bf16, two of fp32).
+__device__ __forceinline__ void load8(const __nv_bfloat16 *p, float *f)
+{
+    uint4 raw = *(const uint4 *)p;
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&raw;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float2 v = __bfloat1622float2(h[j]);
+        f[2 * j] = v.x;
+        f[2 * j + 1] = v.y;
+    }
+}
+__device__ __forceinline__ void load8(const float *p, float *f)
+{
+    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+}
+
 // The token batch as the kernels see it (same layout as hb_token).
 struct dev_token {
     int32_t slot, pos, audio, text_id, codes[HB_NUM_CODEBOOKS], logits;
@@ -176,6 +194,17 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
                               __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
                               int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
                               int layer, int max_pos, cudaStream_t s);
+
+// attention_prefill.cu: attention of any batch (a prompt's tokens) after the RoPE kernel, tiled:
+// a block for 16 consecutive tokens of the batch and one KV head, the slot's cached rows staged
+// in shared memory 64 at a time and shared by the 16 tokens (runs of tokens of one slot in
+// turn). For head_dim 16, 32, 64 or 128 and G <= 4 (hb_cuda_prefill_tiled, which is false when
+// HB_ATT_KERNEL asks for the untiled kernels).
+bool hb_cuda_prefill_tiled(int heads, int kv_heads, int head_dim);
+void hb_cuda_attention_prefill(const float *q, int q_stride, const dev_token *tok, int n, const void *kcache,
+                               const void *vcache, bool kv_bf16, float *out, __nv_bfloat16 *out_b,
+                               int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
+                               int layer, cudaStream_t s);
 
 // sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
 // picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first

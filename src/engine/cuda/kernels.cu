@@ -390,23 +390,6 @@ __global__ void attention_kernel(const float *q, int q_stride, const dev_token *
     }
 }
 
-// Eight cache entries as floats (one 16-byte load of bf16, two of fp32).
-__device__ __forceinline__ void load8(const __nv_bfloat16 *p, float *f)
-{
-    uint4 raw = *(const uint4 *)p;
-    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&raw;
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        float2 v = __bfloat1622float2(h[j]);
-        f[2 * j] = v.x;
-        f[2 * j + 1] = v.y;
-    }
-}
-__device__ __forceinline__ void load8(const float *p, float *f)
-{
-    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
-    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
-}
 
 // The grouped kernel: one block per (token, KV head, split) for the G query heads that share the
 // KV head, so each K and V row is read once (the per-head kernel reads it G times, through L2).
