@@ -58,7 +58,7 @@ static void run_att(void *p)
         if (a->fused) {
             hb_cuda_attention_decode(a->qkv, a->qkv + Q, a->qkv + Q + KV, S, S, t, a->n, a->rope, a->k, a->v,
                                      a->bf16, a->out, nullptr, a->part, a->count, a->splits, 24, 8, 128,
-                                     ATT_BATCH, ATT_SEQ, 0, ATT_SEQ - 1, 0);
+                                     ATT_BATCH, ATT_SEQ, 0, 0);
         } else {
             hb_cuda_rope_kv(a->qkv, a->qkv + Q, a->qkv + Q + KV, S, S, t, a->n, a->rope, 24, 8, 128, a->k, a->v,
                             a->bf16, ATT_BATCH, ATT_SEQ, 0, 0);
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
     }
     const int H = 3072, I = 8192, A = 8 * 1026, copies = 28;
     char *w;
-    float *x, *y, *k, *v, *q, *o, *nw;
+    float *x, *y, *k, *v, *o, *nw;
     size_t wmax = (size_t)2 * I * H * 2; // the largest matrix: gate and up together
     if (cudaMalloc((void **)&w, wmax * copies) != cudaSuccess) {
         fprintf(stderr, "cannot allocate %zu MB of weights\n", wmax * copies >> 20);
@@ -228,10 +228,8 @@ int main(int argc, char **argv)
     cudaMalloc((void **)&v, kvb);
     cudaMemset(k, 0, kvb);
     cudaMemset(v, 0, kvb);
-    cudaMalloc((void **)&q, ATT_BATCH * 24 * 128 * 4);
     cudaMalloc((void **)&o, ATT_BATCH * 24 * 128 * 4);
     cudaMalloc((void **)&nw, H * 4);
-    cudaMemset(q, 0, ATT_BATCH * 24 * 128 * 4);
     dev_token ht[ATT_BATCH], *dt;
     for (int i = 0; i < ATT_BATCH; i++) ht[i] = {i, ctx, 1, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
     cudaMalloc((void **)&dt, sizeof ht);

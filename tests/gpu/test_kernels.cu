@@ -185,7 +185,7 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
             for (int rep = 0; rep <= path; rep++)
                 hb_cuda_attention_decode(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n,
                                          d_rope, dk, dv, bf, dout, nullptr, dpart, dcount, splits, H, KVH,
-                                         D, MAX_BATCH, MAX_SEQ, 0, MAX_SEQ - 1, 0);
+                                         D, MAX_BATCH, MAX_SEQ, 0, 0);
         } else {
             setenv("HB_ATT_KERNEL", path == 2 ? "head" : "group", 1);
             runs = hb_cuda_attention_splits(n, H, MAX_SEQ - 1, sms, part_runs);
@@ -438,7 +438,7 @@ int main(void)
                      {64, std::vector<int>(64, 160), 1}, {64, std::vector<int>(64, 160), 2}};
         for (auto &c : cases)
             for (int bf = 0; bf < 2; bf++) {
-                if (!hb_cuda_decode_fusable(sh.heads, sh.kv_heads, sh.hd, MAX_SEQ - 1)) {
+                if (!hb_cuda_decode_fusable(sh.heads, sh.kv_heads, sh.hd)) {
                     printf("FAIL heads %d/%d d %d: the fused kernel does not take these shapes\n", sh.heads,
                            sh.kv_heads, sh.hd);
                     failures++;

@@ -16,8 +16,6 @@
 // kernels that wrote them are complete); row P comes from the q/k/v product itself. Runs combine
 // without another kernel: each block writes (a_z, m_z, l_z), and the last of a (token, KV
 // head)'s blocks to finish (a counter) adds them.
-#include <string.h>
-
 #include "cuda_kernels.cuh"
 
 #define DEC_THREADS 256
@@ -46,21 +44,6 @@ template <> struct row8<float> {
     }
 };
 
-// A cache entry as stored, and the float it reads back as.
-__device__ __forceinline__ float put_kv(float *p, float v) { return *p = v; }
-__device__ __forceinline__ float put_kv(__nv_bfloat16 *p, float v)
-{
-    __nv_bfloat16 b = __float2bfloat16(v);
-    *p = b;
-    return __bfloat162float(b);
-}
-
-__device__ __forceinline__ void put_out(float *out, __nv_bfloat16 *out_b, size_t i, float v)
-{
-    if (out_b) out_b[i] = __float2bfloat16(v);
-    else out[i] = v;
-}
-
 // TP lanes a position (head_dim = 8 TP), RW positions a warp-wide load, U loads of K and of V a
 // lane in flight (a chunk of CHUNK rows for the block).
 template <typename T, int TP, int G>
@@ -83,7 +66,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     const dev_token t = tok[blockIdx.x];
     const int P = t.pos, chunk = (P + 1 + nz - 1) / nz, p_lo = z * chunk;
     const int npos = min(P + 1 - p_lo, chunk); /* <= 0: an empty run */
-    const size_t row0 = (((size_t)layer * max_batch + t.slot) * max_seq + p_lo) * kvdim + kvh * HD;
+    const size_t row0 = cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * HD;
     T *kb = kcache + row0, *vb = vcache + row0;
     row8<T> kr[U], vr[U];
 #pragma unroll
@@ -113,10 +96,10 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
         for (int i = tid; i < half; i += DEC_THREADS) {
             float2 c = cs[i];
             float a = kt[i], b = kt[i + half];
-            kn[i] = put_kv(kb + rp + i, a * c.x - b * c.y);
-            kn[i + half] = put_kv(kb + rp + i + half, b * c.x + a * c.y);
+            kn[i] = store_kv(kb + rp + i, a * c.x - b * c.y);
+            kn[i + half] = store_kv(kb + rp + i + half, b * c.x + a * c.y);
         }
-        for (int i = tid; i < HD; i += DEC_THREADS) vn[i] = put_kv(vb + rp + i, vt[i]);
+        for (int i = tid; i < HD; i += DEC_THREADS) vn[i] = store_kv(vb + rp + i, vt[i]);
     }
     __syncthreads();
     /* each warp: an online softmax over its rows (max m, exp-sum l, value sum acc per head) */
@@ -219,7 +202,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
                 L += f * wl[w][g];
             }
         if (nz == 1) {
-            put_out(out, out_b, (th0 + g) * HD + d, a / L);
+            store_out(out, out_b, (th0 + g) * HD + d, a / L);
         } else { /* an empty run: M = -inf, L = 0, and the combine skips it */
             float *pp = part + ((th0 + g) * nz + z) * (HD + 2);
             pp[d] = a;
@@ -251,7 +234,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
         float a = 0;
         for (int zz = 0; zz < nz; zz++)
             if (wz[g][zz] != 0.f) a += wz[g][zz] * __ldcg(pp + (size_t)zz * (HD + 2));
-        put_out(out, out_b, (th0 + g) * HD + d, a);
+        store_out(out, out_b, (th0 + g) * HD + d, a);
     }
     if (tid == 0) *cnt = 0; /* ready for the next layer */
 }
@@ -261,14 +244,12 @@ static size_t decode_smem(int G, int hd)
     return ((size_t)G * hd + 2 * (size_t)hd + (size_t)(DEC_THREADS / 32) * G * hd) * sizeof(float);
 }
 
-bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim, int max_pos)
+bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim)
 {
-    const char *force = getenv("HB_ATT_KERNEL"); /* head / group: the separate RoPE path */
-    if (force && (strcmp(force, "head") == 0 || strcmp(force, "group") == 0)) return false;
+    if (hb_cuda_att_kernel_forced()) return false; /* the separate RoPE path */
     int G = heads / kv_heads;
     bool dims = head_dim == 8 || head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
-    (void)max_pos; /* any context: the scores are not kept */
-    return dims && G <= ATT_MAX_GROUP;
+    return dims && G <= ATT_MAX_GROUP; /* any context: the scores are not kept */
 }
 
 int hb_cuda_decode_splits(int n, int heads, int kv_heads, int max_pos, int sms, int part_runs)
@@ -342,9 +323,8 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
                               void *kcache, void *vcache, bool kv_bf16, float *out,
                               __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
                               int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
-                              int layer, int max_pos, cudaStream_t s)
+                              int layer, cudaStream_t s)
 {
-    (void)max_pos;
     dim3 grid(n, kv_heads, splits);
     size_t smem = decode_smem(heads / kv_heads, head_dim);
     if (kv_bf16)

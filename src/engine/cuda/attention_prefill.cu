@@ -10,16 +10,13 @@
 // columns 4 tx .. 4 tx + 3 of a chunk and output dimensions tx d/16 .. of the head. A tile may
 // hold tokens of several slots (one request's prompt ends, the next begins): it takes the runs
 // of equal slots in turn, the other tokens masked.
-#include <string.h>
-
 #include "cuda_kernels.cuh"
 
-#define PF_QT 16   // tokens a tile
 #define PF_KC 64   // cache rows a chunk
 #define PF_THREADS 256
 
 template <int HD, int G> struct pf_layout {
-    static constexpr int R = G * PF_QT, KS = HD + 1, VS = HD + 4, PS = PF_KC + 1, DPT = HD / 16;
+    static constexpr int R = G * HB_PF_TILE, KS = HD + 1, VS = HD + 4, PS = PF_KC + 1, DPT = HD / 16;
     static constexpr size_t floats = (size_t)R * KS + (size_t)PF_KC * KS + (size_t)PF_KC * VS + (size_t)R * PS;
 };
 
@@ -34,8 +31,8 @@ __global__ void __launch_bounds__(PF_THREADS, 2)
     extern __shared__ float sm[];
     float *Qs = sm, *Ks = Qs + R * KS, *Vs = Ks + PF_KC * KS, *Ps = Vs + PF_KC * VS;
     pdl_enter();
-    const int kvh = blockIdx.y, h0 = kvh * G, t0 = blockIdx.x * PF_QT, tid = threadIdx.x;
-    const int tx = tid & 15, ty = tid >> 4, kvdim = kv_heads * HD, tn = min(PF_QT, n - t0);
+    const int kvh = blockIdx.y, h0 = kvh * G, t0 = blockIdx.x * HB_PF_TILE, tid = threadIdx.x;
+    const int tx = tid & 15, ty = tid >> 4, kvdim = kv_heads * HD, tn = min(HB_PF_TILE, n - t0);
     const float scale = rsqrtf((float)HD);
     for (int j = tid; j < R * HD; j += PF_THREADS) { /* row r = token r / G, head r % G */
         int r = j / HD, d = j % HD, t = r / G, g = r % G;
@@ -49,7 +46,7 @@ __global__ void __launch_bounds__(PF_THREADS, 2)
         while (b < tn && tok[t0 + b].slot == slot) maxp = max(maxp, tok[t0 + b].pos), b++;
         const bool mine = ty >= a && ty < b;
         const int mypos = mine ? mypos_all : -1;
-        const size_t base = (((size_t)layer * max_batch + slot) * max_seq) * kvdim + (size_t)kvh * HD;
+        const size_t base = cache_off(layer, slot, 0, max_batch, max_seq, kvdim) + (size_t)kvh * HD;
         float m[G], l[G], o[G][DPT];
 #pragma unroll
         for (int i = 0; i < G; i++) {
@@ -129,20 +126,15 @@ __global__ void __launch_bounds__(PF_THREADS, 2)
 #pragma unroll
             for (int i = 0; i < G; i++)
 #pragma unroll
-                for (int j = 0; j < DPT; j++) {
-                    size_t idx = ((size_t)(t0 + ty) * heads + h0 + i) * HD + tx * DPT + j;
-                    float v = o[i][j] / l[i];
-                    if (out_b) out_b[idx] = __float2bfloat16(v);
-                    else out[idx] = v;
-                }
+                for (int j = 0; j < DPT; j++)
+                    store_out(out, out_b, ((size_t)(t0 + ty) * heads + h0 + i) * HD + tx * DPT + j, o[i][j] / l[i]);
         a = b;
     }
 }
 
 bool hb_cuda_prefill_tiled(int heads, int kv_heads, int head_dim)
 {
-    const char *force = getenv("HB_ATT_KERNEL"); /* head / group: the untiled kernels */
-    if (force && (strcmp(force, "head") == 0 || strcmp(force, "group") == 0)) return false;
+    if (hb_cuda_att_kernel_forced()) return false; /* the untiled kernels */
     int G = heads / kv_heads;
     return G <= 4 && (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128);
 }
@@ -163,7 +155,7 @@ static void launch_pf(int n, int kv_heads, cudaStream_t s, const float *q, int q
         cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (dev < 32) done |= 1u << dev;
     }
-    hb_launch(kern, dim3((n + PF_QT - 1) / PF_QT, kv_heads), PF_THREADS, smem, s, q, q_stride, tok, n,
+    hb_launch(kern, dim3((n + HB_PF_TILE - 1) / HB_PF_TILE, kv_heads), PF_THREADS, smem, s, q, q_stride, tok, n,
               (const T *)kc, (const T *)vc, out, out_b, heads, kv_heads, max_batch, max_seq, layer);
 }
 

@@ -377,7 +377,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         if (!rc && cudaMemcpy(b->rope, tab.data(), bytes, cudaMemcpyHostToDevice) != cudaSuccess)
             rc = hb_fail(err, HB_ERR_INTERNAL, "cannot copy the RoPE table");
     }
-    b->fuse_decode = hb_cuda_decode_fusable(cfg->heads, cfg->kv_heads, cfg->head_dim, max_seq - 1);
+    b->fuse_decode = hb_cuda_decode_fusable(cfg->heads, cfg->kv_heads, cfg->head_dim);
     b->tiled_prefill = hb_cuda_prefill_tiled(cfg->heads, cfg->kv_heads, cfg->head_dim);
     if (rc) {
         cuda_destroy(b);
@@ -496,12 +496,12 @@ static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, flo
         int splits = hb_cuda_decode_splits(n, c->heads, c->kv_heads, maxp, b->sms, b->att_part_blocks);
         hb_cuda_attention_decode(q, k, v, qs, kvs, b->tok, n, b->rope, b->kcache, b->vcache, b->kv_bf16,
                                  out, out_b, b->att_part, b->att_count, splits, c->heads, c->kv_heads,
-                                 c->head_dim, b->max_batch, b->max_seq, l, maxp, b->stream);
+                                 c->head_dim, b->max_batch, b->max_seq, l, b->stream);
         return;
     }
     hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, n, b->rope, c->heads, c->kv_heads, c->head_dim,
                     b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, b->stream);
-    if (b->tiled_prefill && (n + 15) / 16 * c->kv_heads >= b->sms) { /* enough tiles to fill the GPU */
+    if (b->tiled_prefill && (n + HB_PF_TILE - 1) / HB_PF_TILE * c->kv_heads >= b->sms) { /* enough tiles to fill the GPU */
         hb_cuda_attention_prefill(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, c->heads,
                                   c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l, b->stream);
         return;
@@ -747,7 +747,6 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
             ran = true;
             double t0 = hb_now_s();
             size_t free0 = 0, free1 = 0, total = 0;
-            CUDA_TRY(cudaStreamSynchronize(s));
             cudaMemGetInfo(&free0, &total);
             cudaGraph_t graph;
             CUDA_TRY(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));

@@ -46,6 +46,30 @@ static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
 }
 
+// Where row pos of a slot's layer starts in a KV cache of [layer][max_batch][max_seq][kvdim].
+__device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int max_batch, int max_seq,
+                                            int kvdim)
+{
+    return (((size_t)layer * max_batch + slot) * max_seq + pos) * kvdim;
+}
+
+// KV cache entries: fp32 (with fp32 weights, for the parity tests) or bf16 (with bf16 weights);
+// returns the value as stored (what a later read gives back).
+__device__ __forceinline__ float store_kv(float *p, float v) { return *p = v; }
+__device__ __forceinline__ float store_kv(__nv_bfloat16 *p, float v)
+{
+    __nv_bfloat16 b = __float2bfloat16(v);
+    *p = b;
+    return __bfloat162float(b);
+}
+
+// Attention outputs go to out (fp32), or to out_b in bf16 when given (a cuBLAS input).
+__device__ __forceinline__ void store_out(float *out, __nv_bfloat16 *out_b, size_t i, float v)
+{
+    if (out_b) out_b[i] = __float2bfloat16(v);
+    else out[i] = v;
+}
+
 // Eight cache entries as floats (one 16-byte load of bf16, two of fp32).
 __device__ __forceinline__ void load8(const __nv_bfloat16 *p, float *f)
 {
@@ -165,6 +189,9 @@ int hb_cuda_attention_splits(int n, int heads, int max_pos, int sms, int part_ru
 // ATT_GROUP_MIN_BLOCKS x SMs blocks, or when HB_ATT_KERNEL=group|head says so.
 #define ATT_MAX_GROUP 4
 #define ATT_GROUP_MIN_BLOCKS 4
+// HB_ATT_KERNEL=head|group: every pass runs the RoPE kernel and that attention kernel (neither
+// the fused decode kernel nor the tiled one), for measurements and tests.
+bool hb_cuda_att_kernel_forced(void);
 bool hb_cuda_attention_grouped(int n, int heads, int kv_heads, int head_dim, int max_pos,
                                int splits, int sms);
 // Outputs to out, or in bf16 to out_b when it is given.
@@ -186,20 +213,21 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 #define DEC_POLICY_SPLITS 16 // and make at most this many runs
 // Whether the kernel handles these shapes (head_dim 8..128, a power of two; G <= ATT_MAX_GROUP)
 // and HB_ATT_KERNEL does not ask for the separate-RoPE path.
-bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim, int max_pos);
+bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim);
 int hb_cuda_decode_splits(int n, int heads, int kv_heads, int max_pos, int sms, int part_runs);
 void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,
                               int kv_stride, const dev_token *tok, int n, const float2 *rope,
                               void *kcache, void *vcache, bool kv_bf16, float *out,
                               __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
                               int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
-                              int layer, int max_pos, cudaStream_t s);
+                              int layer, cudaStream_t s);
 
 // attention_prefill.cu: attention of any batch (a prompt's tokens) after the RoPE kernel, tiled:
 // a block for 16 consecutive tokens of the batch and one KV head, the slot's cached rows staged
 // in shared memory 64 at a time and shared by the 16 tokens (runs of tokens of one slot in
 // turn). For head_dim 16, 32, 64 or 128 and G <= 4 (hb_cuda_prefill_tiled, which is false when
 // HB_ATT_KERNEL asks for the untiled kernels).
+#define HB_PF_TILE 16 // tokens a tile
 bool hb_cuda_prefill_tiled(int heads, int kv_heads, int head_dim);
 void hb_cuda_attention_prefill(const float *q, int q_stride, const dev_token *tok, int n, const void *kcache,
                                const void *vcache, bool kv_bf16, float *out, __nv_bfloat16 *out_b,

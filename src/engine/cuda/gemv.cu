@@ -10,6 +10,7 @@
 // (activations rounded to bf16, tensor cores, fp32 output).
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "cuda_kernels.cuh"
@@ -321,9 +322,9 @@ void hb_cuda_lt_destroy(hb_lt *lt)
 {
     if (!lt) return;
     for (hb_lt_entry &e : lt->shapes) {
-        cublasLtMatrixLayoutDestroy(e.la);
-        cublasLtMatrixLayoutDestroy(e.lb);
-        cublasLtMatrixLayoutDestroy(e.lc);
+        if (e.la) cublasLtMatrixLayoutDestroy(e.la); /* a failed shape may lack them */
+        if (e.lb) cublasLtMatrixLayoutDestroy(e.lb);
+        if (e.lc) cublasLtMatrixLayoutDestroy(e.lc);
     }
     cublasLtMatmulDescDestroy(lt->op);
     cublasLtDestroy(lt->h);
@@ -349,15 +350,14 @@ static hb_lt_entry *lt_tune(hb_lt *lt, const void *w, const __nv_bfloat16 *xb, f
     hb_lt_entry e = {};
     e.n = n, e.N = N, e.K = K;
     /* column-major: Y (N x n) = W^T (N x K, W stored K x N) X (K x n) */
-    if (cublasLtMatrixLayoutCreate(&e.la, CUDA_R_16BF, K, N, K) != CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatrixLayoutCreate(&e.lb, CUDA_R_16BF, K, n, K) != CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatrixLayoutCreate(&e.lc, CUDA_R_32F, N, n, N) != CUBLAS_STATUS_SUCCESS)
-        return nullptr;
+    bool layouts = cublasLtMatrixLayoutCreate(&e.la, CUDA_R_16BF, K, N, K) == CUBLAS_STATUS_SUCCESS &&
+                   cublasLtMatrixLayoutCreate(&e.lb, CUDA_R_16BF, K, n, K) == CUBLAS_STATUS_SUCCESS &&
+                   cublasLtMatrixLayoutCreate(&e.lc, CUDA_R_32F, N, n, N) == CUBLAS_STATUS_SUCCESS;
     cublasLtMatmulPreference_t pref;
     cublasLtMatmulHeuristicResult_t res[HB_LT_CANDIDATES];
     int got = 0;
     uint64_t wsb = lt->ws_bytes;
-    if (cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS) {
+    if (layouts && cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS) {
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
         if (cublasLtMatmulAlgoGetHeuristic(lt->h, lt->op, e.la, e.lb, e.lc, e.lc, pref, HB_LT_CANDIDATES, res,
                                            &got) != CUBLAS_STATUS_SUCCESS)
@@ -380,15 +380,15 @@ static hb_lt_entry *lt_tune(hb_lt *lt, const void *w, const __nv_bfloat16 *xb, f
                 ok = ok && cudaEventSynchronize(b) == cudaSuccess && cudaEventElapsedTime(&t[r], a, b) == cudaSuccess;
             }
             if (!ok) continue;
-            float med = t[0] > t[1] ? (t[1] > t[2] ? t[1] : (t[0] > t[2] ? t[2] : t[0]))
-                                    : (t[0] > t[2] ? t[0] : (t[1] > t[2] ? t[2] : t[1]));
+            std::sort(t, t + 3);
+            float med = t[1];
             if (med < best) best = med, e.algo = res[i].algo, e.ok = true;
         }
         cudaEventDestroy(a);
         cudaEventDestroy(b);
     }
     cudaGetLastError(); /* a candidate that failed to launch leaves nothing behind */
-    lt->shapes.push_back(e);
+    lt->shapes.push_back(e); /* kept without an algorithm too: such a shape goes to GemmEx */
     return &lt->shapes.back();
 }
 

@@ -190,15 +190,6 @@ void hb_cuda_rmsnorm_bf16(float *x, const float *add, bool add_by_row, const dev
                    hidden, eps);
 }
 
-__device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int max_batch,
-                                            int max_seq, int kvdim)
-{
-    return (((size_t)layer * max_batch + slot) * max_seq + pos) * kvdim;
-}
-
-// KV cache entries: fp32 (with fp32 weights, for the parity tests) or bf16 (with bf16 weights)
-__device__ __forceinline__ void store_kv(float *p, float v) { *p = v; }
-__device__ __forceinline__ void store_kv(__nv_bfloat16 *p, float v) { *p = __float2bfloat16(v); }
 __device__ __forceinline__ float4 load4(const float *p) { return *(const float4 *)p; }
 __device__ __forceinline__ float4 load4(const __nv_bfloat16 *p)
 {
@@ -251,12 +242,6 @@ void hb_cuda_rope_kv(float *q, float *k, const float *v, int q_stride, int kv_st
                   layer);
 }
 
-// Attention outputs go to out (fp32), or to out_b in bf16 when given (a cuBLAS input).
-__device__ __forceinline__ void store_out(float *out, __nv_bfloat16 *out_b, size_t i, float v)
-{
-    if (out_b) out_b[i] = __float2bfloat16(v);
-    else out[i] = v;
-}
 
 // Scores sc[0..npos) of one head become exp(sc - max) in place; the maximum and the sum of the
 // exponentials go to every thread. Ends with a barrier: every score is final.
@@ -549,6 +534,12 @@ static size_t group_smem(int heads, int kv_heads, int hd, int run)
 {
     int G = heads / kv_heads;
     return ((size_t)G * hd + (size_t)ATT_WARPS * G * hd + (size_t)G * run) * sizeof(float);
+}
+
+bool hb_cuda_att_kernel_forced(void)
+{
+    const char *force = getenv("HB_ATT_KERNEL");
+    return force && (strcmp(force, "head") == 0 || strcmp(force, "group") == 0);
 }
 
 bool hb_cuda_attention_grouped(int n, int heads, int kv_heads, int head_dim, int max_pos,
