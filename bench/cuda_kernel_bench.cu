@@ -5,7 +5,9 @@
 // usage: cuda_kernel_bench [CONTEXT]
 // With HB_GEMV_SWEEP set in the environment it times every one-token GEMV configuration (the
 // evidence for hb_gemv1_chosen); with HB_ATT_SWEEP, the fused decode attention at batch 1, 8, 32
-// and 64 cut into 1..32 runs (the evidence for hb_cuda_decode_splits).
+// and 64 cut into 1..32 runs (the evidence for hb_cuda_decode_splits); with HB_GEMM_SWEEP, every
+// batched product from 2 to 512 tokens by cublasGemmEx, cuBLASLt and each batched-GEMV
+// configuration (else batches 8 and 64 and the engine's configuration).
 #include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,17 @@
 #include <cublasLt.h>
 
 #include "../src/engine/cuda/cuda_kernels.cuh"
+
+/* bf16 values in [-0.05, 0.05) from a hash of the index: weights and activations as an engine
+ * has them (timings may depend on the data) */
+__global__ void fill_random(__nv_bfloat16 *p, size_t n, unsigned seed)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        unsigned h = (unsigned)i * 2654435761u ^ seed * 0x9e3779b9u;
+        h ^= h >> 15, h *= 0x85ebca6bu, h ^= h >> 13;
+        p[i] = __float2bfloat16(((h & 0xffff) / 65536.f - 0.5f) * 0.1f);
+    }
+}
 
 static float time_ms(void (*fn)(void *), void *ctx, int reps = 50)
 {
@@ -112,30 +125,42 @@ struct gemm_bench {
     size_t ws_bytes;
     __nv_bfloat16 *xb;
     float *y;
+    void *flush; // cleared before a launch timed alone, to push the weights out of L2
+    size_t flush_bytes;
 };
 
+/* A launch's median time: alone (the L2 flushed by a memset before each timed launch, as the
+ * engine's cuBLASLt tuning does; the memset's dirty lines are written back during the launch,
+ * so this is slow for everyone), or chained (`copies` launches back to back over as many weight
+ * copies, a launch's share; each launch's ramp hides behind the one before). In a step the
+ * products sit between the two: on the H200 at 8 tokens, ncu gave q/k/v 11.5 us with cuBLASLt
+ * (alone 16.2, chained 11.4) and the batched GEMV's gate/up 29.1 us (alone 32.6, chained 27.4).
+ * Only the engine decides (bench_engine with HB_MMV=0 against the default). */
 static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cublasLtMatmulDesc_t op,
                      cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t lc,
-                     char *w, size_t wbytes, int copies, int n, int N, int K)
+                     char *w, size_t wbytes, int copies, int n, int N, int K, int mmv_cfg, bool alone)
 {
     cudaEvent_t a, b;
     cudaEventCreate(&a);
     cudaEventCreate(&b);
     std::vector<float> t;
     const float one = 1.f, zero = 0.f;
-    hb_gemm_ctx ctx = {g.h, g.xb};
-    for (int r = 0; r < 7; r++) {
+    hb_gemm_ctx ctx = {g.h, g.xb, nullptr, 0};
+    int reps = alone ? 11 : 7, launches = alone ? 1 : copies;
+    for (int r = 0; r < reps; r++) {
+        if (alone) cudaMemsetAsync(g.flush, r, g.flush_bytes, 0);
         cudaEventRecord(a);
-        for (int c = 0; c < copies; c++) {
-            const char *wc = w + (size_t)c * wbytes;
-            if (!algo) hb_cuda_matmul_bf16in(&ctx, wc, g.xb, g.y, n, N, K, 0);
+        for (int c = 0; c < launches; c++) {
+            const char *wc = w + (size_t)((c + r) % copies) * wbytes;
+            if (mmv_cfg >= 0) hb_cuda_mmv_cfg(mmv_cfg, wc, g.xb, g.y, n, N, K, 0);
+            else if (!algo) hb_cuda_matmul_bf16in(&ctx, wc, g.xb, g.y, n, N, K, 0);
             else cublasLtMatmul(g.lt, op, &one, wc, la, g.xb, lb, &zero, g.y, lc, g.y, lc, algo, g.ws, g.ws_bytes, 0);
         }
         cudaEventRecord(b);
         cudaEventSynchronize(b);
         float ms;
         cudaEventElapsedTime(&ms, a, b);
-        if (r >= 2) t.push_back(ms / copies);
+        if (r >= 2) t.push_back(ms / launches);
     }
     cudaEventDestroy(a);
     cudaEventDestroy(b);
@@ -143,7 +168,7 @@ static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cubl
     return t[t.size() / 2];
 }
 
-static void gemm_section(char *w, int copies)
+static void gemm_section(char *w, int copies, bool sweep)
 {
     gemm_bench g;
     cublasCreate(&g.h);
@@ -153,18 +178,24 @@ static void gemm_section(char *w, int copies)
     cublasSetWorkspace(g.h, g.ws, g.ws_bytes);
     cudaMalloc((void **)&g.xb, (size_t)512 * 8192 * 2);
     cudaMalloc((void **)&g.y, (size_t)512 * 16384 * 4);
-    cudaMemset(g.xb, 0, (size_t)512 * 8192 * 2);
+    fill_random<<<1024, 256>>>(g.xb, (size_t)512 * 8192, 2);
+    g.flush_bytes = HB_LT_FLUSH_BYTES;
+    cudaMalloc(&g.flush, g.flush_bytes);
     struct {
         const char *name;
         int N, K;
     } mats[] = {{"q/k/v", 5120, 3072}, {"o_proj", 3072, 3072}, {"gate/up", 16384, 3072}, {"down_proj", 3072, 8192}};
-    printf("batched products (bf16 in, fp32 out), %d launches back to back, a launch's median: cublasGemmEx "
-           "(the engine) / cuBLASLt heuristic #0 / the fastest of its first 8\n", copies);
-    for (int n : {8, 32, 64, 128, 512})
+    printf("batched products (bf16 in, fp32 out), a launch's median alone (L2 flushed) and chained (%d "
+           "back to back): cublasGemmEx / cuBLASLt heuristic #0 / the fastest of its first 8 alone (the "
+           "engine above %d tokens); up to %d tokens the batched GEMV (the engine's configuration *%s)\n",
+           copies, HB_MMV_DEFAULT, HB_MMV_MAX_TOKENS, sweep ? ", every one with HB_GEMM_SWEEP" : "");
+    std::vector<int> ns = {2, 4, 8, 16, 32, 64, 128, 512};
+    if (!sweep) ns = {8, 64};
+    for (int n : ns)
         for (auto &m : mats) {
             size_t wb = ((size_t)m.N * m.K * 2 + 255) / 256 * 256;
             double bytes = (double)m.N * m.K * 2, flop = 2.0 * n * m.N * m.K;
-            float ex = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K);
+            float ex = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, -1, true);
             cublasLtMatmulDesc_t op;
             cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
             cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
@@ -181,16 +212,26 @@ static void gemm_section(char *w, int copies)
             cublasLtMatmulHeuristicResult_t res[8];
             int got = 0;
             cublasLtMatmulAlgoGetHeuristic(g.lt, op, la, lb, lc, lc, pref, 8, res, &got);
-            float first = 0, best = 1e9f;
+            float first = 0, best = 1e9f, best_chained = 0;
             int bi = -1;
             for (int i = 0; i < got; i++) {
-                float ms = gemm_ms(g, &res[i].algo, op, la, lb, lc, w, wb, copies, n, m.N, m.K);
+                float ms = gemm_ms(g, &res[i].algo, op, la, lb, lc, w, wb, copies, n, m.N, m.K, -1, true);
                 if (i == 0) first = ms;
                 if (ms < best) best = ms, bi = i;
             }
-            printf("gemm n %3d %-10s GemmEx %7.1f us (%5.2f TB/s, %5.0f TFLOP/s)  Lt#0 %7.1f us  Lt best #%d of %d %7.1f us (%5.2f TB/s)\n",
+            if (bi >= 0) best_chained = gemm_ms(g, &res[bi].algo, op, la, lb, lc, w, wb, copies, n, m.N, m.K, -1, false);
+            printf("gemm n %3d %-10s alone: GemmEx %6.1f us (%5.2f TB/s, %4.0f TFLOP/s), Lt#0 %6.1f us, Lt best #%d of %d %6.1f us (%5.2f TB/s); chained %6.1f us\n",
                    n, m.name, ex * 1e3, bytes / ex / 1e9, flop / ex / 1e9, first * 1e3, bi, got, best * 1e3,
-                   bytes / best / 1e9);
+                   bytes / best / 1e9, best_chained * 1e3);
+            for (int c = 0; c < hb_mmv_ncfgs && hb_cuda_mmv_fits(n, m.N, m.K); c++) {
+                bool chosen = c == hb_mmv_chosen(n, m.N, m.K);
+                if (!sweep && !chosen) continue;
+                float ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, c, true);
+                float ch = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, c, false);
+                printf("gemm n %3d %-10s batched GEMV [%2d warps, unroll %d, %2d rows, L2 hint %d]%s alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us\n",
+                       n, m.name, hb_mmv_cfgs[c].warps, hb_mmv_cfgs[c].unroll, 16 * hb_mmv_cfgs[c].row_tiles, hb_mmv_cfgs[c].l2_hint,
+                       chosen ? " *" : "  ", ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3);
+            }
             cublasLtMatmulPreferenceDestroy(pref);
             cublasLtMatrixLayoutDestroy(la);
             cublasLtMatrixLayoutDestroy(lb);
@@ -198,6 +239,7 @@ static void gemm_section(char *w, int copies)
             cublasLtMatmulDescDestroy(op);
         }
     cudaFree(g.ws);
+    cudaFree(g.flush);
     cudaFree(g.xb);
     cudaFree(g.y);
     cublasLtDestroy(g.lt);
@@ -219,7 +261,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot allocate %zu MB of weights\n", wmax * copies >> 20);
         return 1;
     }
-    cudaMemset(w, 0, wmax * copies);
+    fill_random<<<4096, 256>>>((__nv_bfloat16 *)w, wmax * copies / 2, 1); /* weights as in an engine */
     cudaMalloc((void **)&x, (size_t)I * 4);
     cudaMalloc((void **)&y, (size_t)2 * I * 4);
     cudaMemset(x, 0, (size_t)I * 4);
@@ -337,7 +379,7 @@ int main(int argc, char **argv)
     printf("%-24s %8.3f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", "rmsnorm", 3.0 * H * 4 / 1e6, nms,
            3.0 * H * 4 / nms / 1e6, 57, nms * 57);
     total += nms * 57;
-    if (getenv("HB_GEMM_SWEEP")) gemm_section(w, copies);
     printf("sum of the kernels of one step (GEMVs back to back, the others launched alone): %.3f ms\n", total);
+    gemm_section(w, copies, getenv("HB_GEMM_SWEEP") != NULL);
     return 0;
 }

@@ -23,6 +23,8 @@ fi
 # stream order (no programmatic dependent launch)
 "$build/bench/bench_engine" --backend cuda --graphs on --host-sampling on --context 512 --batches 1,64 "$eng/unified"
 HB_PDL=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,64 "$eng/unified"
-# and the batched products by cublasGemmEx instead of the per-shape tuned cuBLASLt algorithms
+# and the batched products by cublasGemmEx instead of the per-shape tuned cuBLASLt algorithms;
+# 2-8 tokens by cuBLASLt instead of the batched GEMV
 HB_GEMM=cublas "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 8,32,64 "$eng/unified"
+HB_MMV=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 2,4,8 "$eng/unified"
 python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512

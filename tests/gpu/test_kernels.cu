@@ -6,6 +6,7 @@
 //   - RMSNorm in each form the backend uses (path weights, gathered rows, the residual add fused
 //     in, bf16 output by row or in order), row lengths taking the register path and the loop;
 //   - the SwiGLU of [gate | up] rows to bf16, both kernels;
+//   - the batched GEMV (tensor-core MMAs) in every configuration and token-group width;
 //   - a prompt pass's attention, tiled (and the grouped kernel), one prompt and a batch whose
 //     tiles mix slots, against the rotated q and the cache as the RoPE kernel left them.
 // Exit 77 (skipped) without a CUDA device.
@@ -323,6 +324,52 @@ static void swiglu_case(int I)
     cudaFree(dgu), cudaFree(dout);
 }
 
+/* The batched GEMV (tensor-core MMAs) in every configuration: n tokens of bf16 activations
+ * against N rows of bf16 weights (N not always a multiple of the 16-row block) over K columns. */
+static void mmv_case(int n, int N, int K)
+{
+    std::vector<__nv_bfloat16> w((size_t)N * K), x((size_t)n * K);
+    std::vector<float> wf(w.size()), xf(x.size());
+    for (size_t i = 0; i < w.size(); i++) w[i] = __float2bfloat16(frand()), wf[i] = __bfloat162float(w[i]);
+    for (size_t i = 0; i < x.size(); i++) x[i] = __float2bfloat16(frand()), xf[i] = __bfloat162float(x[i]);
+    std::vector<double> ref((size_t)n * N);
+    for (int t = 0; t < n; t++)
+        for (int r = 0; r < N; r++) {
+            double acc = 0;
+            for (int k = 0; k < K; k++) acc += (double)xf[(size_t)t * K + k] * wf[(size_t)r * K + k];
+            ref[(size_t)t * N + r] = acc;
+        }
+    __nv_bfloat16 *dw, *dx;
+    float *dy;
+    size_t ybytes = ((size_t)n * N + 64) * 4; /* and a guard past the end */
+    CK(cudaMalloc((void **)&dw, w.size() * 2));
+    CK(cudaMalloc((void **)&dx, x.size() * 2));
+    CK(cudaMalloc((void **)&dy, ybytes));
+    CK(cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
+    double scale = sqrt((double)K) / 3; /* the spread of a sum of K products of U(-1, 1) values */
+    for (int c = 0; c < hb_mmv_ncfgs; c++) {
+        CK(cudaMemset(dy, 0xff, ybytes)); /* NaN everywhere: a row not written shows */
+        hb_cuda_mmv_cfg(c, dw, dx, dy, n, N, K, 0);
+        CK(cudaDeviceSynchronize());
+        std::vector<float> got(ybytes / 4);
+        CK(cudaMemcpy(got.data(), dy, ybytes, cudaMemcpyDeviceToHost));
+        double worst = 0;
+        for (size_t i = 0; i < ref.size(); i++) {
+            double e = fabs(got[i] - ref[i]) / scale;
+            if (!(e <= worst)) worst = e;
+        }
+        bool guard = true; /* nothing written past y */
+        for (size_t i = ref.size(); i < got.size(); i++) guard = guard && isnan(got[i]);
+        bool ok = worst <= 1e-4 && guard; /* fp32 sums of up to 8192 products */
+        printf("%s batched GEMV [%d warps, unroll %d, %d rows, L2 hint %d] n %d N %d K %d: worst error %.2g of the scale%s\n",
+               ok ? "ok  " : "FAIL", hb_mmv_cfgs[c].warps, hb_mmv_cfgs[c].unroll, 16 * hb_mmv_cfgs[c].row_tiles, hb_mmv_cfgs[c].l2_hint, n, N, K, worst,
+               guard ? "" : ", wrote past the output");
+        if (!ok) failures++;
+    }
+    cudaFree(dw), cudaFree(dx), cudaFree(dy);
+}
+
 /* A prompt pass: the RoPE kernel writes the tokens' rows, then the tiled kernel (and the grouped
  * one, as a cross-check) against a reference computed from the rotated q and the cache as the
  * device holds them. runs: (slot, first position, tokens) in batch order. */
@@ -417,6 +464,11 @@ int main(void)
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     for (int hidden : {3072, 64, 4100, 70}) norm_case(hidden); /* the last two: the loop form */
     for (int I : {8192, 6}) swiglu_case(I);
+    /* the batched GEMV: each token-group width (8, 16), partial groups, a partial row block,
+     * K from one 32-column group to the down_proj's 8192 */
+    const int mmv[][3] = {{2, 5120, 3072}, {8, 64, 96}, {3, 40, 32}, {16, 3072, 8192}, {9, 100, 160},
+                          {16, 48, 3072}, {13, 17, 64}, {1, 33, 256}, {5, 70, 96}};
+    for (auto &m : mmv) mmv_case(m[0], m[1], m[2]);
     const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
         int half = sh.hd / 2;

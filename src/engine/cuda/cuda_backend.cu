@@ -238,6 +238,17 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot give cuBLAS its workspace");
     const char *gemm = getenv("HB_GEMM"); /* "cublas": cublasGemmEx for every batch, for measuring */
     if (!rc && !(gemm && strcmp(gemm, "cublas") == 0)) b->gemm.lt = hb_cuda_lt_create(b->cublas_ws, CUBLAS_WS_BYTES);
+    /* HB_MMV=N: the batched GEMV for 2..N tokens (0: cuBLAS for every batch), for measuring */
+    b->gemm.mmv_max = HB_MMV_DEFAULT;
+    const char *mmv = getenv("HB_MMV");
+    if (!rc && mmv) {
+        char *end;
+        long v = strtol(mmv, &end, 10);
+        if (end == mmv || *end || v < 0 || v > HB_MMV_MAX_TOKENS)
+            rc = hb_fail(err, HB_ERR_INVALID, "HB_MMV is '%s'; it must be a whole number of tokens "
+                         "from 0 to %d", mmv, HB_MMV_MAX_TOKENS);
+        else b->gemm.mmv_max = (int)v;
+    }
     b->use_graphs = o && o->cuda_graphs;
     const char *pdl = getenv("HB_PDL"); /* for measuring what overlapped launches buy */
     hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);

@@ -150,13 +150,34 @@ hb_lt *hb_cuda_lt_create(void *ws, size_t ws_bytes);
 void hb_cuda_lt_destroy(hb_lt *lt);
 size_t hb_cuda_lt_shapes(const hb_lt *lt); // shapes tuned so far
 
-// The matrix product used by the backend: the GEMV kernel, or for bf16 weights and two or more
-// tokens cuBLASLt (tuned shapes; cublasGemmEx when lt is null, or for a shape not tuned while
-// the stream is being captured or once HB_LT_MAX_SHAPES are) (xb: a bf16 staging buffer of at least n x K elements).
+// gemv_batch.cu: y[t][r] = sum_k x[t][k] W[r][k] for n <= HB_MMV_MAX_TOKENS tokens, bf16 weights
+// and activations (tensor-core MMAs, a block per 16 rows, its warps cutting K): the batched
+// GEMV, bound by reading W once. hb_cuda_mmv_fits: n, N, K it takes (K a multiple of 32).
+// Configurations (warps a block, groups of 32 columns a warp has in flight, 16-row tiles) compared by
+// bench/cuda_kernel_bench (HB_GEMM_SWEEP); the backend runs hb_mmv_chosen.
+#define HB_MMV_MAX_TOKENS 16
+#define HB_MMV_DEFAULT 8 // the backend's mmv_max unless HB_MMV says otherwise
+struct hb_mmv_cfg {
+    int warps, unroll, row_tiles; // a block: warps x 32 threads, 16 x row_tiles rows
+    int l2_hint;                  // the weight loads' L2 prefetch: 0 none, 1 128 bytes, 2 256
+};
+extern const hb_mmv_cfg hb_mmv_cfgs[];
+extern const int hb_mmv_ncfgs;
+bool hb_cuda_mmv_fits(int n, int N, int K);
+int hb_mmv_chosen(int n, int N, int K);
+void hb_cuda_mmv_cfg(int cfg, const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K,
+                     cudaStream_t s);
+void hb_cuda_mmv(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s);
+
+// The matrix product used by the backend: the GEMV kernel for one token; for bf16 weights and
+// 2 to mmv_max tokens the batched GEMV (hb_cuda_mmv, where it fits); else cuBLASLt (tuned
+// shapes; cublasGemmEx when lt is null, or for a shape not tuned while the stream is being
+// captured or once HB_LT_MAX_SHAPES are) (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
     cublasHandle_t handle;
     __nv_bfloat16 *xb;
     hb_lt *lt;
+    int mmv_max; // tokens up to which the batched GEMV runs (0: never)
 };
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s);

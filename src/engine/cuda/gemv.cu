@@ -6,8 +6,9 @@
 // shuffle reduction. One token with bf16 weights runs the configuration bench/cuda_kernel_bench
 // measured fastest for its K (hb_gemv1_chosen): the weights streamed past L1 with an L2
 // prefetch hint, and for long rows (K = 8192) each row cut over 8 warps. More than 8 tokens
-// (prefill) run in groups of 8; with bf16 weights, two or more tokens go to cuBLAS instead
-// (activations rounded to bf16, tensor cores, fp32 output).
+// (prefill) run in groups of 8; with bf16 weights, two or more tokens go to the batched GEMV
+// of gemv_batch.cu (up to the context's mmv_max) or cuBLAS (activations rounded to bf16,
+// tensor cores, fp32 output).
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -395,6 +396,10 @@ static hb_lt_entry *lt_tune(hb_lt *lt, const void *w, const __nv_bfloat16 *xb, f
 cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
                                      float *y, int n, int N, int K, cudaStream_t s)
 {
+    if (n <= g->mmv_max && hb_cuda_mmv_fits(n, N, K)) { /* a few tokens: bound by reading W */
+        hb_cuda_mmv(w, xb, y, n, N, K, s);
+        return CUBLAS_STATUS_SUCCESS;
+    }
     if (g->lt) {
         hb_lt_entry *e = nullptr;
         for (hb_lt_entry &x : g->lt->shapes)

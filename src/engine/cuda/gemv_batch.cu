@@ -1,0 +1,201 @@
+// gemv_batch.cu - the matrix product of a few tokens (2 to HB_MMV_MAX_TOKENS), bf16 weights and
+// bf16 activations, fp32 output (at 32 tokens it measured at half cuBLASLt's speed, so 16 is the
+// limit):  y[t][r] = sum_k x[t][k] W[r][k].
+//
+// Like the one-token GEMV this is bound by reading W once, so the kernel is built around the
+// weight stream and lets the tensor cores do the arithmetic, which is then almost free:
+//   - a block owns 16 RT rows of W; its warps cut K between them (warp w takes every W-th group
+//     of U x 32 columns), so even N = 3072 gives 96-192 blocks of 4-16 warps in flight;
+//   - per 32 columns a lane (g = lane / 4, q = lane % 4) loads 16 bytes of row g and of row g + 8
+//     at column q * 8, and 16 bytes of token g's activations at the same column: with the k axis
+//     of an m16n8k16 MMA permuted (slots 2q, 2q+1, 2q+8, 2q+9 of the first MMA are columns
+//     q*8 + 0..3, of the second q*8 + 4..7; a sum over k does not care about the order) those
+//     registers are the A (W rows) and B (x columns) fragments as loaded, no shuffles;
+//   - NB groups of 8 tokens reuse each A fragment (16 tokens: two MMAs per fragment), and the RT
+//     16-row tiles of a warp reuse each B fragment;
+//   - the warps' 16 x 8 NB partial sums meet in shared memory; threads then write y.
+// Weights are streamed past L1 (no allocation, L2 prefetch hint); the activations are tiny and
+// every block reads them, so they come through L1/L2.
+#include "cuda_kernels.cuh"
+
+// 16 bytes of weights past L1 (read once a step), with an L2 prefetch of the 256- or 128-byte
+// block around them (HINT 2, 1) or none (0)
+template <int HINT> __device__ __forceinline__ uint4 ldw(const uint4 *p)
+{
+    uint4 v;
+    if (HINT == 2)
+        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    else if (HINT == 1)
+        asm volatile("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    else
+        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    return v;
+}
+
+// 16 bytes of activations through L1 (every block reads them); volatile like ldw, so that all
+// of a group's loads are issued, in order, before its first MMA
+__device__ __forceinline__ uint4 ldx(const uint4 *p)
+{
+    uint4 v;
+    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+// c += A (16 x 16, rows of W) B (16 x 8, columns of x), bf16 in, fp32 accumulate
+__device__ __forceinline__ void mma16816(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                         unsigned b0, unsigned b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
+}
+
+// UU groups of 32 columns from group s0 on: every load issued before the first MMA
+template <int NB, int RT, int UU, int HINT>
+__device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], const uint4 *const (&xr)[NB],
+                                           int s0, float (&acc)[RT][NB][4])
+{
+    uint4 a[UU][RT][2], xv[UU][NB];
+#pragma unroll
+    for (int u = 0; u < UU; u++) {
+        int off = (s0 + u) * 4; /* 32 columns = 4 uint4 */
+#pragma unroll
+        for (int i = 0; i < RT; i++) {
+            a[u][i][0] = ldw<HINT>(wr[i][0] + off);
+            a[u][i][1] = ldw<HINT>(wr[i][1] + off);
+        }
+#pragma unroll
+        for (int j = 0; j < NB; j++) xv[u][j] = ldx(xr[j] + off);
+    }
+#pragma unroll
+    for (int u = 0; u < UU; u++)
+#pragma unroll
+        for (int i = 0; i < RT; i++)
+#pragma unroll
+            for (int j = 0; j < NB; j++) {
+                const uint4 &lo = a[u][i][0], &hi = a[u][i][1], &b = xv[u][j];
+                mma16816(acc[i][j], lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+                mma16816(acc[i][j], lo.z, hi.z, lo.w, hi.w, b.z, b.w);
+            }
+}
+
+template <int NB, int RT, int W, int U, int HINT>
+__global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__restrict__ w,
+                                                     const __nv_bfloat16 *__restrict__ x,
+                                                     float *__restrict__ y, int N, int K, int n)
+{
+    __shared__ float red[W][NB * 8][16 * RT]; // a warp's partial sums, [token][row]
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+    int r0 = blockIdx.x * 16 * RT, steps = K / 32;
+    /* rows past N and tokens past n read row N - 1 and token n - 1 (no branches around the
+     * loads); their sums are never stored */
+    const uint4 *wr[RT][2]; /* rows r0 + 16 i + g and r0 + 16 i + g + 8 */
+#pragma unroll
+    for (int i = 0; i < RT; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+            wr[i][h] = (const uint4 *)(w + (size_t)min(r0 + 16 * i + 8 * h + g, N - 1) * K) + q;
+    const uint4 *xr[NB];
+#pragma unroll
+    for (int j = 0; j < NB; j++) xr[j] = (const uint4 *)(x + (size_t)min(j * 8 + g, n - 1) * K) + q;
+    float acc[RT][NB][4];
+#pragma unroll
+    for (int i = 0; i < RT; i++)
+#pragma unroll
+        for (int j = 0; j < NB; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+    pdl_enter();
+    int s0 = warp * U;
+    for (; s0 + U <= steps; s0 += W * U) mmv_groups<NB, RT, U, HINT>(wr, xr, s0, acc);
+    for (int s = s0; s < steps && s < s0 + U; s++) mmv_groups<NB, RT, 1, HINT>(wr, xr, s, acc); /* a partial group */
+    /* the accumulator: c0, c1 row g tokens 2q, 2q + 1; c2, c3 row g + 8, the same tokens */
+#pragma unroll
+    for (int i = 0; i < RT; i++)
+#pragma unroll
+        for (int j = 0; j < NB; j++) {
+            int t = j * 8 + 2 * q, r = 16 * i + g;
+            red[warp][t][r] = acc[i][j][0];
+            red[warp][t + 1][r] = acc[i][j][1];
+            red[warp][t][r + 8] = acc[i][j][2];
+            red[warp][t + 1][r + 8] = acc[i][j][3];
+        }
+    __syncthreads();
+    for (int e = threadIdx.x; e < NB * 8 * 16 * RT; e += 32 * W) {
+        int t = e / (16 * RT), r = e % (16 * RT);
+        if (t >= n || r0 + r >= N) continue;
+        float v = 0.f;
+#pragma unroll
+        for (int k = 0; k < W; k++) v += red[k][t][r];
+        y[(size_t)t * N + r0 + r] = v;
+    }
+}
+
+const hb_mmv_cfg hb_mmv_cfgs[] = {{4, 4, 1, 2}, {8, 2, 1, 2}, {8, 4, 1, 2}, {16, 2, 1, 2}, {8, 2, 2, 2},
+                                  {16, 1, 2, 2}, {4, 4, 1, 0}, {8, 2, 1, 0}, {8, 4, 1, 0}, {8, 2, 1, 1},
+                                  {8, 4, 1, 1}, {16, 1, 2, 0}};
+const int hb_mmv_ncfgs = (int)(sizeof hb_mmv_cfgs / sizeof hb_mmv_cfgs[0]);
+
+bool hb_cuda_mmv_fits(int n, int N, int K)
+{
+    return n >= 1 && n <= HB_MMV_MAX_TOKENS && N >= 1 && K >= 32 && K % 32 == 0;
+}
+
+int hb_mmv_chosen(int n, int N, int K)
+{
+    (void)n, (void)K;
+    return N <= 4096 ? 3 : 5; /* 16 warps: 16 rows, 2 groups in flight; 32 rows, 1 group */
+}
+
+template <int NB, int RT, int W, int U, int HINT>
+static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int N, int K, int n,
+                   cudaStream_t s)
+{
+    static_assert(W * NB * 8 * 16 * RT * 4 <= 48 * 1024, "the partial sums must fit 48 KiB");
+    hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y, N, K, n);
+}
+
+template <int NB>
+static void launch_nb(int cfg, const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int N, int K,
+                      int n, cudaStream_t s)
+{
+    const hb_mmv_cfg c = hb_mmv_cfgs[cfg];
+#define CFG(Wp, Up, Rp, Hp)                                                              \
+    if (c.warps == Wp && c.unroll == Up && c.row_tiles == Rp && c.l2_hint == Hp)          \
+        return launch<NB, Rp, Wp, Up, Hp>(w, x, y, N, K, n, s)
+    CFG(4, 4, 1, 2);
+    CFG(8, 2, 1, 2);
+    CFG(8, 4, 1, 2);
+    CFG(16, 2, 1, 2);
+    CFG(8, 2, 2, 2);
+    CFG(16, 1, 2, 2);
+    CFG(4, 4, 1, 0);
+    CFG(8, 2, 1, 0);
+    CFG(8, 4, 1, 0);
+    CFG(8, 2, 1, 1);
+    CFG(8, 4, 1, 1);
+    CFG(16, 1, 2, 0);
+#undef CFG
+}
+
+void hb_cuda_mmv_cfg(int cfg, const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K,
+                     cudaStream_t s)
+{
+    const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
+    if (n <= 8) launch_nb<1>(cfg, wb, x, y, N, K, n, s);
+    else launch_nb<2>(cfg, wb, x, y, N, K, n, s);
+}
+
+void hb_cuda_mmv(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s)
+{
+    hb_cuda_mmv_cfg(hb_mmv_chosen(n, N, K), w, x, y, n, N, K, s);
+}
