@@ -350,15 +350,19 @@ int main(int argc, char **argv)
         int split = hb_cuda_attention_splits(n, 24, ATT_SEQ - 1, sms, part_runs);
         for (int bf : {1, 0}) {
             double abytes = (double)n * 8 * (ctx + 1) * 128 * (bf ? 2 : 4) * 2;
-            for (int way = 0; way < 3; way++) { /* fused, rope + per-head, rope + grouped */
-                const char *kern = way == 1 ? "head" : "group";
-                if (way) setenv("HB_ATT_KERNEL", kern, 1);
-                att_ctx a = {qkv, o, part, count, rope, k, v, dtoks, n, way ? split : dsplit, bf != 0, way == 0, sms};
+            for (int way = 0; way < 4; way++) { /* fused, rope + per-head, rope + grouped, fused on CUDA cores */
+                bool sep = way == 1 || way == 2, mma = hb_cuda_decode_mma(n, 24, 8, 128, bf != 0);
+                if (way == 3 && !mma) continue;
+                if (sep) setenv("HB_ATT_KERNEL", way == 1 ? "head" : "group", 1);
+                hb_cuda_dec_mma = way == 3 ? 0 : 1;
+                att_ctx a = {qkv, o, part, count, rope, k, v, dtoks, n, sep ? split : dsplit, bf != 0, !sep, sms};
                 float ms = time_ms(run_att, &a, 10) / ATT_LAUNCHES;
-                if (way) unsetenv("HB_ATT_KERNEL");
+                hb_cuda_dec_mma = 1;
+                if (sep) unsetenv("HB_ATT_KERNEL");
                 char name[96];
                 snprintf(name, sizeof name, "attention b%d %s, %s, %d run%s%s", n, bf ? "bf16" : "fp32",
-                         way == 0 ? "fused *" : way == 1 ? "rope + per-head" : "rope + grouped",
+                         way == 0 ? (mma ? "fused, tensor cores *" : "fused *")
+                         : way == 1 ? "rope + per-head" : way == 2 ? "rope + grouped" : "fused, CUDA cores",
                          a.splits, a.splits > 1 ? "s" : "", "");
                 printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ms,
                        abytes / ms / 1e6, n == 1 ? 28 : 0, n == 1 ? ms * 28 : 0.0);

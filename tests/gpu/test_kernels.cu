@@ -1,6 +1,6 @@
 // test_kernels.cu - CUDA kernels against a CPU reference (double precision), on random inputs:
 //   - attention: the fused decode kernel (RoPE + KV write + attention, split runs added by the
-//     last block) and the separate path (the RoPE kernel, then the per-head or grouped attention
+//     last block; its tensor-core form and its CUDA-core form) and the separate path (the RoPE kernel, then the per-head or grouped attention
 //     kernel), fp32 and bf16 cache entries, the base-3b, small and tiny head shapes, several
 //     batch sizes, positions and run counts;
 //   - RMSNorm in each form the backend uses (path weights, gathered rows, the residual add fused
@@ -174,16 +174,22 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
     CK(cudaMalloc((void **)&dcount, (size_t)MAX_BATCH * KVH * 4));
     CK(cudaMemset(dcount, 0, (size_t)MAX_BATCH * KVH * 4));
     std::vector<float> out((size_t)n * H * D);
-    const char *paths[] = {"fused", "fused again (counters reset)", "rope + per-head", "rope + grouped"};
-    for (int path = 0; path < 4; path++) {
+    /* the fused kernel in its tensor-core form where it applies (q and the probabilities in
+     * bf16: a bf16-level tolerance), and in its CUDA-core form */
+    hb_cuda_dec_mma_min = 1; /* whatever the batch */
+    bool mma = hb_cuda_decode_mma(n, H, KVH, D, bf);
+    const char *paths[] = {mma ? "fused, tensor cores" : "fused", "fused again (counters reset)", "rope + per-head",
+                           "rope + grouped", "fused, CUDA cores"};
+    for (int path = 0; path < (mma ? 5 : 4); path++) {
         CK(cudaMemcpy(dk, kraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dv, vraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dqkv, qkv.data(), qkv.size() * 4, cudaMemcpyHostToDevice));
         CK(cudaMemset(dout, 0xff, (size_t)n * H * D * 4)); /* NaN: a missing output shows */
         int runs = 1;
-        if (path < 2) {
+        if (path < 2 || path == 4) {
             runs = splits;
-            for (int rep = 0; rep <= path; rep++)
+            hb_cuda_dec_mma = path == 4 ? 0 : 1;
+            for (int rep = 0; rep <= (path == 1); rep++)
                 hb_cuda_attention_decode(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n,
                                          d_rope, dk, dv, bf, dout, nullptr, dpart, dcount, splits, H, KVH,
                                          D, MAX_BATCH, MAX_SEQ, 0, 0);
@@ -212,13 +218,15 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
                 }
             }
         }
-        double tol = 1e-4;
+        hb_cuda_dec_mma = 1;
+        double tol = mma && path < 2 ? 1e-2 : 1e-4;
         bool ok = worst <= tol && row_err <= (bf ? 1e-2 : 1e-5);
         printf("%s heads %d/%d d %d, %s entries, batch %d, %d run%s, %s: worst %.2g of %.3g, cache row P %.2g\n",
                ok ? "ok  " : "FAIL", H, KVH, D, bf ? "bf16" : "fp32", n, runs, runs > 1 ? "s" : "", paths[path],
                worst, scale, row_err);
         if (!ok) failures++;
     }
+    hb_cuda_dec_mma_min = DEC_MMA_MIN_TOKENS;
     cudaFree(dcount);
 }
 

@@ -15,7 +15,13 @@
 // this step, and every kernel of the stream waits before it lets its successor start, so the
 // kernels that wrote them are complete); row P comes from the q/k/v product itself. Runs combine
 // without another kernel: each block writes (a_z, m_z, l_z), and the last of a (token, KV
-// head)'s blocks to finish (a counter) adds them.
+// head)'s blocks to finish (a counter) adds them. From DEC_MMA_MIN_TOKENS tokens on, with
+// head_dim 128 and bf16 entries, a tensor-core form of the same kernel runs (below): on the
+// H200 at context 512 it took a launch at batch 32 / 64 from 26.1 / 48.9 to 23.2 / 44.2 us, but
+// batch 1 from 7.3 to 8.2 us.
+#include <stdlib.h>
+#include <string.h>
+
 #include "cuda_kernels.cuh"
 
 #define DEC_THREADS 256
@@ -44,41 +50,16 @@ template <> struct row8<float> {
     }
 };
 
-// TP lanes a position (head_dim = 8 TP), RW positions a warp-wide load, U loads of K and of V a
-// lane in flight (a chunk of CHUNK rows for the block).
-template <typename T, int TP, int G>
-__global__ void __launch_bounds__(DEC_THREADS, 2)
-    attention_decode_kernel(const float *q, const float *k, const float *v, int q_stride,
-                            int kv_stride, const dev_token *tok, const float2 *rope, T *kcache,
-                            T *vcache, float *out, __nv_bfloat16 *out_b, float *part,
-                            unsigned *count, int heads, int kv_heads, int max_batch, int max_seq,
-                            int layer)
+// The start of both decode kernels, after the wait: the G query heads of token blockIdx.x
+// rotated and scaled into qs (fp32, [G][HD]); when this run ends at P, k and v of row P (k
+// rotated) written to the cache and kept, as stored, in kn and vn; then a barrier (after it
+// the block's threads see row P in the cache too).
+template <int G, int HD, typename T>
+__device__ __forceinline__ void decode_prologue(float *qs, float *kn, float *vn, const float *q, const float *k,
+                                                const float *v, int q_stride, int kv_stride, const float2 *rope,
+                                                int P, int p_lo, int npos, T *kb, T *vb, int kvdim)
 {
-    constexpr int HD = 8 * TP, RW = 32 / TP, NW = DEC_THREADS / 32, U = DEC_UNROLL;
-    constexpr int STEP = NW * RW, CHUNK = STEP * U;
-    extern __shared__ float smem[];
-    __shared__ float wz[G][DEC_MAX_SPLITS], wm[NW][G], wl[NW][G];
-    __shared__ int last;
-    const int kvh = blockIdx.y, h0 = kvh * G, nz = gridDim.z, z = blockIdx.z;
-    const int kvdim = kv_heads * HD, half = HD / 2, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int d8 = (lane % TP) * 8, rb = warp * RW + lane / TP; /* this lane's row in each step */
-    /* the step's tokens were copied before its first kernel */
-    const dev_token t = tok[blockIdx.x];
-    const int P = t.pos, chunk = (P + 1 + nz - 1) / nz, p_lo = z * chunk;
-    const int npos = min(P + 1 - p_lo, chunk); /* <= 0: an empty run */
-    const size_t row0 = cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * HD;
-    T *kb = kcache + row0, *vb = vcache + row0;
-    row8<T> kr[U], vr[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) { /* the first chunk's rows older than P, before the wait */
-        int r = rb + u * STEP;
-        if (r < npos && p_lo + r < P) {
-            kr[u].load(kb + (size_t)r * kvdim + d8);
-            vr[u].load(vb + (size_t)r * kvdim + d8);
-        }
-    }
-    pdl_enter();
-    float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
+    const int kvh = blockIdx.y, h0 = kvh * G, half = HD / 2, tid = threadIdx.x;
     const float2 *cs = rope + (size_t)P * half;
     const float scale = rsqrtf((float)HD);
     const float *qt = q + (size_t)blockIdx.x * q_stride + (size_t)h0 * HD;
@@ -102,6 +83,108 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
         for (int i = tid; i < HD; i += DEC_THREADS) vn[i] = store_kv(vb + rp + i, vt[i]);
     }
     __syncthreads();
+}
+
+// The end of both decode kernels: the warps' partial results (wacc [NW][G][HD] value sums, wm /
+// wl each warp's maximum and exp-sum, already in shared memory) merged; one run writes o_h, a
+// run of several writes (a_z, m_z, l_z) and the last block of the (token, KV head) to finish
+// adds the runs.
+template <int G, int HD>
+__device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm)[G], const float (*wl)[G],
+                                             float (*wz)[DEC_MAX_SPLITS], int *last, float *out,
+                                             __nv_bfloat16 *out_b, float *part, unsigned *count, int heads,
+                                             int kv_heads)
+{
+    constexpr int NW = DEC_THREADS / 32;
+    const int kvh = blockIdx.y, h0 = kvh * G, nz = gridDim.z, z = blockIdx.z;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    __syncthreads();
+    const size_t th0 = (size_t)blockIdx.x * heads + h0; /* (token, first query head) */
+    for (int j = tid; j < G * HD; j += DEC_THREADS) {
+        int g = j / HD, d = j % HD;
+        float M = -INFINITY;
+        for (int w = 0; w < NW; w++) M = fmaxf(M, wm[w][g]);
+        float a = 0, L = 0;
+        for (int w = 0; w < NW; w++)
+            if (wm[w][g] > -INFINITY) {
+                float f = __expf(wm[w][g] - M);
+                a += f * wacc[(w * G + g) * HD + d];
+                L += f * wl[w][g];
+            }
+        if (nz == 1) {
+            store_out(out, out_b, (th0 + g) * HD + d, a / L);
+        } else { /* an empty run: M = -inf, L = 0, and the combine skips it */
+            float *pp = part + ((th0 + g) * nz + z) * (HD + 2);
+            pp[d] = a;
+            if (d == 0) pp[HD] = M, pp[HD + 1] = L;
+        }
+    }
+    if (nz == 1) return;
+    /* the last block of this (token, KV head) to get here adds the runs */
+    __threadfence();
+    __syncthreads();
+    unsigned *cnt = count + (size_t)blockIdx.x * kv_heads + kvh;
+    if (tid == 0) *last = atomicAdd(cnt, 1u) == (unsigned)nz - 1;
+    __syncthreads();
+    if (!*last) return;
+    __threadfence();
+    if (warp < G) { /* the runs' weights e^(m_z - M) / sum_z e^(m_z - M) l_z */
+        const float *pp = part + (th0 + warp) * nz * (HD + 2);
+        float mz = lane < nz ? __ldcg(pp + lane * (HD + 2) + HD) : -INFINITY, M = mz;
+        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+        float w = lane < nz && mz > -INFINITY ? __expf(mz - M) : 0.f;
+        float L = w * (lane < nz ? __ldcg(pp + lane * (HD + 2) + HD + 1) : 0.f);
+        for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+        if (lane < nz) wz[warp][lane] = w / L;
+    }
+    __syncthreads();
+    for (int j = tid; j < G * HD; j += DEC_THREADS) {
+        int g = j / HD, d = j % HD;
+        const float *pp = part + (th0 + g) * nz * (HD + 2) + d;
+        float a = 0;
+        for (int zz = 0; zz < nz; zz++)
+            if (wz[g][zz] != 0.f) a += wz[g][zz] * __ldcg(pp + (size_t)zz * (HD + 2));
+        store_out(out, out_b, (th0 + g) * HD + d, a);
+    }
+    if (tid == 0) *cnt = 0; /* ready for the next layer */
+}
+
+// TP lanes a position (head_dim = 8 TP), RW positions a warp-wide load, U loads of K and of V a
+// lane in flight (a chunk of CHUNK rows for the block).
+template <typename T, int TP, int G>
+__global__ void __launch_bounds__(DEC_THREADS, 2)
+    attention_decode_kernel(const float *q, const float *k, const float *v, int q_stride,
+                            int kv_stride, const dev_token *tok, const float2 *rope, T *kcache,
+                            T *vcache, float *out, __nv_bfloat16 *out_b, float *part,
+                            unsigned *count, int heads, int kv_heads, int max_batch, int max_seq,
+                            int layer)
+{
+    constexpr int HD = 8 * TP, RW = 32 / TP, NW = DEC_THREADS / 32, U = DEC_UNROLL;
+    constexpr int STEP = NW * RW, CHUNK = STEP * U;
+    extern __shared__ float smem[];
+    __shared__ float wz[G][DEC_MAX_SPLITS], wm[NW][G], wl[NW][G];
+    __shared__ int last;
+    const int kvh = blockIdx.y, nz = gridDim.z, z = blockIdx.z;
+    const int kvdim = kv_heads * HD, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int d8 = (lane % TP) * 8, rb = warp * RW + lane / TP; /* this lane's row in each step */
+    /* the step's tokens were copied before its first kernel */
+    const dev_token t = tok[blockIdx.x];
+    const int P = t.pos, chunk = (P + 1 + nz - 1) / nz, p_lo = z * chunk;
+    const int npos = min(P + 1 - p_lo, chunk); /* <= 0: an empty run */
+    const size_t row0 = cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * HD;
+    T *kb = kcache + row0, *vb = vcache + row0;
+    row8<T> kr[U], vr[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) { /* the first chunk's rows older than P, before the wait */
+        int r = rb + u * STEP;
+        if (r < npos && p_lo + r < P) {
+            kr[u].load(kb + (size_t)r * kvdim + d8);
+            vr[u].load(vb + (size_t)r * kvdim + d8);
+        }
+    }
+    pdl_enter();
+    float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
+    decode_prologue<G, HD>(qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kb, vb, kvdim);
     /* each warp: an online softmax over its rows (max m, exp-sum l, value sum acc per head) */
     float m[G], l[G], acc[G][8];
 #pragma unroll
@@ -188,55 +271,131 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
             for (int e = 0; e < 8; e++) wacc[(warp * G + g) * HD + d8 + e] = acc[g][e];
         if (lane == 0) wm[warp][g] = m[g], wl[warp][g] = l[g];
     }
-    __syncthreads();
-    const size_t th0 = (size_t)blockIdx.x * heads + h0; /* (token, first query head) */
-    for (int j = tid; j < G * HD; j += DEC_THREADS) {
-        int g = j / HD, d = j % HD;
-        float M = -INFINITY;
-        for (int w = 0; w < NW; w++) M = fmaxf(M, wm[w][g]);
-        float a = 0, L = 0;
-        for (int w = 0; w < NW; w++)
-            if (wm[w][g] > -INFINITY) {
-                float f = __expf(wm[w][g] - M);
-                a += f * wacc[(w * G + g) * HD + d];
-                L += f * wl[w][g];
-            }
-        if (nz == 1) {
-            store_out(out, out_b, (th0 + g) * HD + d, a / L);
-        } else { /* an empty run: M = -inf, L = 0, and the combine skips it */
-            float *pp = part + ((th0 + g) * nz + z) * (HD + 2);
-            pp[d] = a;
-            if (d == 0) pp[HD] = M, pp[HD + 1] = L;
+    decode_merge<G, HD>(wacc, wm, wl, wz, &last, out, out_b, part, count, heads, kv_heads);
+}
+
+// The tensor-core form, for head_dim 128 with bf16 cache entries and G <= 4 (base-3b's shape):
+// the same blocks, runs and results, with the products on MMAs (bf16 in, fp32 accumulate; q and
+// the probabilities rounded to bf16 for them, as flash attention does). A warp takes 8 rows at
+// a time; the G query heads are the A rows (the other 16 - G zero), and a lane (g = lane / 4,
+// c = lane % 4) loads its K and V pieces straight into fragment layout:
+//   scores (m16n8k16, 8 of them): lane g holds K row g, 16 bytes at columns 32 j + 8 c (j =
+//     0..3), and the k axis of each MMA is permuted to match (slots 2c, 2c + 1, 2c + 8, 2c + 9
+//     of MMA 2j are columns 32 j + 8 c + 0..3, of MMA 2j + 1 + 4..7; q likewise), so lane
+//     (g, c) ends with head g's scores of rows 2c and 2c + 1;
+//   P V (m16n8k8, 16 of them): those two probabilities are the lane's A fragment as they are;
+//     its B fragment is V rows 2c, 2c + 1 at one dim, so the lane loads dims 16 g .. 16 g + 15
+//     of both rows and n8 tile t of the output is dims 16 n + t (n = 0..7): lane (g, c)
+//     accumulates head g's dims 32 c + t and 32 c + 16 + t.
+// Each lane group keeps head g's online softmax over the warp's rows.
+__device__ __forceinline__ void mma_k16(float &d0, float &d1, unsigned a0, unsigned a2, unsigned b0, unsigned b1)
+{
+    /* rows g + 8 of the product (zero A rows) go to scratch registers */
+    asm("{\n.reg .f32 x0, x1;\n"
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, x0, x1}, {%2, %3, %4, %3}, "
+        "{%5, %6}, {%0, %1, %7, %7};\n}"
+        : "+f"(d0), "+f"(d1)
+        : "r"(a0), "r"(0u), "r"(a2), "r"(b0), "r"(b1), "f"(0.f));
+}
+
+__device__ __forceinline__ void mma_k8(float &d0, float &d1, unsigned a0, unsigned b0)
+{
+    asm("{\n.reg .f32 x0, x1;\n"
+        "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0, %1, x0, x1}, {%2, %3}, {%4}, "
+        "{%0, %1, %5, %5};\n}"
+        : "+f"(d0), "+f"(d1)
+        : "r"(a0), "r"(0u), "r"(b0), "f"(0.f));
+}
+
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *(unsigned *)&h;
+}
+
+template <int G>
+__global__ void __launch_bounds__(DEC_THREADS, 2)
+    attention_decode_mma_kernel(const float *q, const float *k, const float *v, int q_stride,
+                                int kv_stride, const dev_token *tok, const float2 *rope,
+                                __nv_bfloat16 *kcache, __nv_bfloat16 *vcache, float *out,
+                                __nv_bfloat16 *out_b, float *part, unsigned *count, int heads,
+                                int kv_heads, int max_batch, int max_seq, int layer)
+{
+    constexpr int HD = 128, NW = DEC_THREADS / 32;
+    extern __shared__ float smem[];
+    __shared__ float wz[G][DEC_MAX_SPLITS], wm[NW][G], wl[NW][G];
+    __shared__ int last;
+    const int kvh = blockIdx.y, nz = gridDim.z, z = blockIdx.z;
+    const int kvdim = kv_heads * HD, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2,
+              c = lane & 3;
+    const dev_token t = tok[blockIdx.x];
+    const int P = t.pos, chunk = (P + 1 + nz - 1) / nz, p_lo = z * chunk;
+    const int npos = min(P + 1 - p_lo, chunk); /* <= 0: an empty run */
+    const size_t row0 = cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * HD;
+    const __nv_bfloat16 *kr = kcache + row0 + 8 * c, *vr = vcache + row0 + 16 * g; /* this lane's columns */
+    pdl_enter();
+    float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
+    decode_prologue<G, HD>(qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kcache + row0,
+                           vcache + row0, kvdim);
+    unsigned qa[4][4] = {}; /* head g's A fragments: MMA 2j (a0, a2), MMA 2j + 1 (a0, a2) */
+    if (g < G)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const float *qr = qs + g * HD + 32 * j + 8 * c;
+            qa[j][0] = pack_bf16(qr[0], qr[1]), qa[j][1] = pack_bf16(qr[2], qr[3]);
+            qa[j][2] = pack_bf16(qr[4], qr[5]), qa[j][3] = pack_bf16(qr[6], qr[7]);
+        }
+    float m = -INFINITY, l = 0.f, o[16][2];
+#pragma unroll
+    for (int i = 0; i < 16; i++) o[i][0] = o[i][1] = 0.f;
+#pragma unroll 1
+    for (int r0 = warp * 8; r0 < npos; r0 += NW * 8) {
+        /* the 8 rows' loads first (rows past the run read its last row, then masked; through
+         * L2, as row P was written by this block) */
+        const int rk = min(r0 + g, npos - 1), rv0 = min(r0 + 2 * c, npos - 1), rv1 = min(r0 + 2 * c + 1, npos - 1);
+        uint4 ka[4], va[2][2];
+#pragma unroll
+        for (int j = 0; j < 4; j++) ka[j] = __ldcg((const uint4 *)(kr + (size_t)rk * kvdim + 32 * j));
+        va[0][0] = __ldcg((const uint4 *)(vr + (size_t)rv0 * kvdim));
+        va[0][1] = __ldcg((const uint4 *)(vr + (size_t)rv0 * kvdim + 8));
+        va[1][0] = __ldcg((const uint4 *)(vr + (size_t)rv1 * kvdim));
+        va[1][1] = __ldcg((const uint4 *)(vr + (size_t)rv1 * kvdim + 8));
+        float s0 = 0.f, s1 = 0.f; /* head g, rows r0 + 2c, r0 + 2c + 1 */
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            mma_k16(s0, s1, qa[j][0], qa[j][1], ka[j].x, ka[j].y);
+            mma_k16(s0, s1, qa[j][2], qa[j][3], ka[j].z, ka[j].w);
+        }
+        if (r0 + 2 * c >= npos) s0 = -INFINITY;
+        if (r0 + 2 * c + 1 >= npos) s1 = -INFINITY;
+        float cm = fmaxf(s0, s1);
+        cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, 1));
+        cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, 2));
+        const float mn = fmaxf(m, cm); /* finite: row r0 < npos is in every group of 8 */
+        const float f = __expf(m - mn);
+        m = mn;
+        s0 = __expf(s0 - mn), s1 = __expf(s1 - mn);
+        l = l * f + s0 + s1;
+        const unsigned pa = pack_bf16(s0, s1);
+#pragma unroll
+        for (int tt = 0; tt < 16; tt++) {
+            const int w = (tt & 7) >> 1, hsel = tt & 1 ? 0x7632 : 0x5410, half = tt >> 3;
+            const unsigned w0 = (&va[0][half].x)[w], w1 = (&va[1][half].x)[w];
+            o[tt][0] *= f, o[tt][1] *= f;
+            mma_k8(o[tt][0], o[tt][1], pa, __byte_perm(w0, w1, hsel));
         }
     }
-    if (nz == 1) return;
-    /* the last block of this (token, KV head) to get here adds the runs */
-    __threadfence();
-    __syncthreads();
-    unsigned *cnt = count + (size_t)blockIdx.x * kv_heads + kvh;
-    if (tid == 0) last = atomicAdd(cnt, 1u) == (unsigned)nz - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    if (warp < G) { /* the runs' weights e^(m_z - M) / sum_z e^(m_z - M) l_z */
-        const float *pp = part + (th0 + warp) * nz * (HD + 2);
-        float mz = lane < nz ? __ldcg(pp + lane * (HD + 2) + HD) : -INFINITY, M = mz;
-        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-        float w = lane < nz && mz > -INFINITY ? __expf(mz - M) : 0.f;
-        float L = w * (lane < nz ? __ldcg(pp + lane * (HD + 2) + HD + 1) : 0.f);
-        for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-        if (lane < nz) wz[warp][lane] = w / L;
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (g < G) {
+#pragma unroll
+        for (int tt = 0; tt < 16; tt++) {
+            wacc[(warp * G + g) * HD + 32 * c + tt] = o[tt][0];
+            wacc[(warp * G + g) * HD + 32 * c + 16 + tt] = o[tt][1];
+        }
+        if (c == 0) wm[warp][g] = m, wl[warp][g] = l;
     }
-    __syncthreads();
-    for (int j = tid; j < G * HD; j += DEC_THREADS) {
-        int g = j / HD, d = j % HD;
-        const float *pp = part + (th0 + g) * nz * (HD + 2) + d;
-        float a = 0;
-        for (int zz = 0; zz < nz; zz++)
-            if (wz[g][zz] != 0.f) a += wz[g][zz] * __ldcg(pp + (size_t)zz * (HD + 2));
-        store_out(out, out_b, (th0 + g) * HD + d, a);
-    }
-    if (tid == 0) *cnt = 0; /* ready for the next layer */
+    decode_merge<G, HD>(wacc, wm, wl, wz, &last, out, out_b, part, count, heads, kv_heads);
 }
 
 static size_t decode_smem(int G, int hd)
@@ -318,6 +477,19 @@ static void launch_decode_t(int hd, int G, dim3 grid, size_t smem, cudaStream_t 
 #undef HB_DEC
 }
 
+int hb_cuda_dec_mma = -1;
+int hb_cuda_dec_mma_min = DEC_MMA_MIN_TOKENS;
+
+bool hb_cuda_decode_mma(int n, int heads, int kv_heads, int head_dim, bool kv_bf16)
+{
+    if (hb_cuda_dec_mma < 0) {
+        const char *e = getenv("HB_DEC_MMA");
+        hb_cuda_dec_mma = !(e && strcmp(e, "0") == 0);
+    }
+    return hb_cuda_dec_mma && n >= hb_cuda_dec_mma_min && kv_bf16 && head_dim == 128 &&
+           heads / kv_heads <= ATT_MAX_GROUP;
+}
+
 void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,
                               int kv_stride, const dev_token *tok, int n, const float2 *rope,
                               void *kcache, void *vcache, bool kv_bf16, float *out,
@@ -327,6 +499,20 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
 {
     dim3 grid(n, kv_heads, splits);
     size_t smem = decode_smem(heads / kv_heads, head_dim);
+    if (hb_cuda_decode_mma(n, heads, kv_heads, head_dim, kv_bf16)) {
+        __nv_bfloat16 *kc = (__nv_bfloat16 *)kcache, *vc = (__nv_bfloat16 *)vcache;
+#define HB_DEC(GG)                                                                                    \
+    hb_launch(attention_decode_mma_kernel<GG>, grid, DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, \
+              rope, kc, vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer)
+        switch (heads / kv_heads) {
+        case 1: HB_DEC(1); break;
+        case 2: HB_DEC(2); break;
+        case 3: HB_DEC(3); break;
+        default: HB_DEC(4); break;
+        }
+#undef HB_DEC
+        return;
+    }
     if (kv_bf16)
         launch_decode_t<__nv_bfloat16>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope,
                                        kcache, vcache, out, out_b, part, count, heads, kv_heads,

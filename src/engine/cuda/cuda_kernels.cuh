@@ -235,6 +235,13 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 // Whether the kernel handles these shapes (head_dim 8..128, a power of two; G <= ATT_MAX_GROUP)
 // and HB_ATT_KERNEL does not ask for the separate-RoPE path.
 bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim);
+// Whether the tensor-core form runs for n tokens (head_dim 128, bf16 entries, at least
+// DEC_MMA_MIN_TOKENS tokens; q and the probabilities rounded to bf16 for the MMAs):
+// hb_cuda_dec_mma 1 (the default) or 0 (never); -1 reads HB_DEC_MMA=0|1 once.
+#define DEC_MMA_MIN_TOKENS 8
+extern int hb_cuda_dec_mma;
+extern int hb_cuda_dec_mma_min; // DEC_MMA_MIN_TOKENS (the tests lower it)
+bool hb_cuda_decode_mma(int n, int heads, int kv_heads, int head_dim, bool kv_bf16);
 int hb_cuda_decode_splits(int n, int heads, int kv_heads, int max_pos, int sms, int part_runs);
 void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,
                               int kv_stride, const dev_token *tok, int n, const float2 *rope,
