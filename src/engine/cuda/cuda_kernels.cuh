@@ -46,6 +46,27 @@ static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
 }
 
+// 16 bytes of weights through the non-coherent path without allocating in L1 (read once a
+// step), with an L2 prefetch of the 256- or 128-byte block around them (HINT 2, 1) or none (0).
+// Volatile, so a group of them is issued in program order before the loads are used.
+template <int HINT> __device__ __forceinline__ uint4 ld_stream16(const uint4 *p)
+{
+    uint4 v;
+    if (HINT == 2)
+        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    else if (HINT == 1)
+        asm volatile("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    else
+        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p));
+    return v;
+}
+
 // Where row pos of a slot's layer starts in a KV cache of [layer][max_batch][max_seq][kvdim].
 __device__ __forceinline__ size_t cache_off(int layer, int slot, int pos, int max_batch, int max_seq,
                                             int kvdim)
@@ -161,7 +182,7 @@ struct hb_mmv_cfg {
     int warps, unroll, row_tiles; // a block: warps x 32 threads, 16 x row_tiles rows
     int l2_hint;                  // the weight loads' L2 prefetch: 0 none, 1 128 bytes, 2 256
 };
-extern const hb_mmv_cfg hb_mmv_cfgs[];
+extern const hb_mmv_cfg hb_mmv_cfgs[]; // constexpr where it is defined (gemv_batch.cu)
 extern const int hb_mmv_ncfgs;
 bool hb_cuda_mmv_fits(int n, int N, int K);
 int hb_mmv_chosen(int n, int N, int K);

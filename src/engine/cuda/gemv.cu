@@ -37,16 +37,11 @@ __device__ __forceinline__ void store_rows(const float *acc, int nt, int lane, f
     }
 }
 
-// 16 bytes of weights; HINT: through the non-coherent path without allocating in L1 and with a
-// 256-byte L2 prefetch (the weights are streamed once a step, nothing else reads them)
+// 16 bytes of weights; HINT: streamed past L1 with a 256-byte L2 prefetch (the weights are
+// read once a step, nothing else reads them)
 template <bool HINT> __device__ __forceinline__ uint4 load_w16(const uint4 *p)
 {
-    if (!HINT) return __ldg(p);
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
+    return HINT ? ld_stream16<2>(p) : __ldg(p);
 }
 
 // RPW rows a warp (their loads all in flight together, each x chunk read once for all of them),

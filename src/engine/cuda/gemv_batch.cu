@@ -18,27 +18,7 @@
 // every block reads them, so they come through L1/L2.
 #include "cuda_kernels.cuh"
 
-// 16 bytes of weights past L1 (read once a step), with an L2 prefetch of the 256- or 128-byte
-// block around them (HINT 2, 1) or none (0)
-template <int HINT> __device__ __forceinline__ uint4 ldw(const uint4 *p)
-{
-    uint4 v;
-    if (HINT == 2)
-        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                     : "l"(p));
-    else if (HINT == 1)
-        asm volatile("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
-                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                     : "l"(p));
-    else
-        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                     : "l"(p));
-    return v;
-}
-
-// 16 bytes of activations through L1 (every block reads them); volatile like ldw, so that all
+// 16 bytes of activations through L1 (every block reads them); volatile like ld_stream16, so that all
 // of a group's loads are issued, in order, before its first MMA
 __device__ __forceinline__ uint4 ldx(const uint4 *p)
 {
@@ -72,8 +52,8 @@ __device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], cons
         int off = (s0 + u) * 4; /* 32 columns = 4 uint4 */
 #pragma unroll
         for (int i = 0; i < RT; i++) {
-            a[u][i][0] = ldw<HINT>(wr[i][0] + off);
-            a[u][i][1] = ldw<HINT>(wr[i][1] + off);
+            a[u][i][0] = ld_stream16<HINT>(wr[i][0] + off);
+            a[u][i][1] = ld_stream16<HINT>(wr[i][1] + off);
         }
 #pragma unroll
         for (int j = 0; j < NB; j++) xv[u][j] = ldx(xr[j] + off);
@@ -140,10 +120,20 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
     }
 }
 
-const hb_mmv_cfg hb_mmv_cfgs[] = {{4, 4, 1, 2}, {8, 2, 1, 2}, {8, 4, 1, 2}, {16, 2, 1, 2}, {8, 2, 2, 2},
-                                  {16, 1, 2, 2}, {4, 4, 1, 0}, {8, 2, 1, 0}, {8, 4, 1, 0}, {8, 2, 1, 1},
-                                  {8, 4, 1, 1}, {16, 1, 2, 0}};
+// The table is the dispatch too: launch_nb instantiates the kernel for each entry.
+constexpr hb_mmv_cfg hb_mmv_cfgs[] = {{4, 4, 1, 2}, {8, 2, 1, 2}, {8, 4, 1, 2}, {16, 2, 1, 2}, {8, 2, 2, 2},
+                                      {16, 1, 2, 2}, {4, 4, 1, 0}, {8, 2, 1, 0}, {8, 4, 1, 0}, {8, 2, 1, 1},
+                                      {8, 4, 1, 1}, {16, 1, 2, 0}};
 const int hb_mmv_ncfgs = (int)(sizeof hb_mmv_cfgs / sizeof hb_mmv_cfgs[0]);
+
+static constexpr int cfg_index(int warps, int unroll, int row_tiles, int l2_hint)
+{
+    for (int i = 0; i < (int)(sizeof hb_mmv_cfgs / sizeof hb_mmv_cfgs[0]); i++)
+        if (hb_mmv_cfgs[i].warps == warps && hb_mmv_cfgs[i].unroll == unroll &&
+            hb_mmv_cfgs[i].row_tiles == row_tiles && hb_mmv_cfgs[i].l2_hint == l2_hint)
+            return i;
+    return -1;
+}
 
 bool hb_cuda_mmv_fits(int n, int N, int K)
 {
@@ -152,8 +142,11 @@ bool hb_cuda_mmv_fits(int n, int N, int K)
 
 int hb_mmv_chosen(int n, int N, int K)
 {
+    /* 16 warps: 16 rows, 2 groups in flight; 32 rows, 1 group (both with the 256-byte hint) */
+    constexpr int small = cfg_index(16, 2, 1, 2), large = cfg_index(16, 1, 2, 2);
+    static_assert(small >= 0 && large >= 0, "the chosen configurations are in the table");
     (void)n, (void)K;
-    return N <= 4096 ? 3 : 5; /* 16 warps: 16 rows, 2 groups in flight; 32 rows, 1 group */
+    return N <= 4096 ? small : large;
 }
 
 template <int NB, int RT, int W, int U, int HINT>
@@ -164,27 +157,15 @@ static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int
     hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y, N, K, n);
 }
 
-template <int NB>
+template <int NB, int I = 0>
 static void launch_nb(int cfg, const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int N, int K,
                       int n, cudaStream_t s)
 {
-    const hb_mmv_cfg c = hb_mmv_cfgs[cfg];
-#define CFG(Wp, Up, Rp, Hp)                                                              \
-    if (c.warps == Wp && c.unroll == Up && c.row_tiles == Rp && c.l2_hint == Hp)          \
-        return launch<NB, Rp, Wp, Up, Hp>(w, x, y, N, K, n, s)
-    CFG(4, 4, 1, 2);
-    CFG(8, 2, 1, 2);
-    CFG(8, 4, 1, 2);
-    CFG(16, 2, 1, 2);
-    CFG(8, 2, 2, 2);
-    CFG(16, 1, 2, 2);
-    CFG(4, 4, 1, 0);
-    CFG(8, 2, 1, 0);
-    CFG(8, 4, 1, 0);
-    CFG(8, 2, 1, 1);
-    CFG(8, 4, 1, 1);
-    CFG(16, 1, 2, 0);
-#undef CFG
+    if constexpr (I < (int)(sizeof hb_mmv_cfgs / sizeof hb_mmv_cfgs[0])) {
+        constexpr hb_mmv_cfg c = hb_mmv_cfgs[I];
+        if (cfg == I) return launch<NB, c.row_tiles, c.warps, c.unroll, c.l2_hint>(w, x, y, N, K, n, s);
+        launch_nb<NB, I + 1>(cfg, w, x, y, N, K, n, s);
+    }
 }
 
 void hb_cuda_mmv_cfg(int cfg, const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K,
