@@ -19,8 +19,10 @@ fi
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8 "$eng/text" --pair "$eng/audio"
-# what three of the choices buy, same build: tokens drawn on the host, launches in plain
+# what the choices buy, same build: audio steps planned on the host each step (one round trip
+# a step) instead of queued from device state, tokens drawn on the host, launches in plain
 # stream order (no programmatic dependent launch)
+"$build/bench/bench_engine" --backend cuda --graphs on --device-steps off --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --graphs on --host-sampling on --context 512 --batches 1,64 "$eng/unified"
 HB_PDL=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,64 "$eng/unified"
 # and the batched products by cublasGemmEx instead of the per-shape tuned cuBLASLt algorithms;

@@ -33,6 +33,9 @@ typedef struct {
     int max_seq_len;       /* 0 = engine.json's; may only lower it */
     bool host_sampling;    /* draw text tokens and audio codes on the host even where the
                             * backend can draw them on the device (cuda); for comparisons */
+    bool host_steps;       /* plan and apply every audio decode step on the host, one round
+                            * trip a step, even where the backend can queue steps from state on
+                            * the device (cuda with device draws); for comparisons */
 } hb_engine_opts;
 
 hb_engine_opts hb_engine_defaults(void);
@@ -81,6 +84,8 @@ typedef struct {
     uint64_t params;       /* parameters held in memory (a pair counts both copies) */
     bool has_cuda_graphs;  /* the backend can capture graphs */
     bool device_sampling;  /* tokens and codes are drawn on the device (no head outputs to the host) */
+    bool device_steps;     /* runs of audio decode steps are queued from state on the device:
+                            * hb_engine_step queues the next step before it takes the last one */
     char weights_hash[17]; /* FNV-1a of the weight bytes, hex (fingerprint for reports) */
     char device[160];      /* "cpu", or the GPU's name, memory and driver */
 } hb_engine_info;
@@ -194,6 +199,8 @@ typedef struct {
     size_t handoffs;       /* KV handoffs between the engines of a pair */
     size_t handoff_positions;
     size_t finished;       /* requests that completed in this step */
+    size_t device_planned; /* audio positions whose draws and input the device planned (steps
+                            * queued from device state; see hb_engine_info.device_steps) */
     double forward_s;      /* time in the forward pass (backends, handoffs); the rest of the
                             * step is host-side bookkeeping: sampling, delay pattern, frames */
 } hb_step_report;

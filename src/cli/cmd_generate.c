@@ -127,7 +127,7 @@ int cmd_generate(int argc, char **argv)
     uint64_t seed = 1;
     double temperature = 0.7, top_p = 0.95;
     bool greedy = false, no_ras = false, exact = false, prompt_len_seen = false, graphs = false,
-         host_sampling = false;
+         host_sampling = false, host_steps = false;
     int backend = 0;
     const hb_option opts[] = {
         {HB_OPT_STRING, "engine", "DIR", "a unified engine directory", &engine, NULL, 0, 0, false,
@@ -143,6 +143,8 @@ int cmd_generate(int argc, char **argv)
          0, 0, false, false, NULL},
         {HB_OPT_FLAG, "host-sampling", NULL, "draw tokens on the host, not the GPU (cuda)",
          &host_sampling, NULL, 0, 0, false, false, NULL},
+        {HB_OPT_FLAG, "host-steps", NULL, "plan every audio step on the host, not queued on the GPU (cuda)",
+         &host_steps, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "prompt-tokens", "FILE", "prompt token ids (text or JSON list)",
          &prompt_file, NULL, 0, 0, false, false, NULL},
         {HB_OPT_SIZE, "prompt-length", "N", "seeded synthetic prompt of N text tokens (32)",
@@ -185,6 +187,7 @@ int cmd_generate(int argc, char **argv)
     eo.device = (int)device;
     eo.cuda_graphs = graphs;
     eo.host_sampling = host_sampling;
+    eo.host_steps = host_steps;
     hb_engine *e = NULL;
     hb_status st = engine ? hb_engine_open(engine, &eo, &e, &err)
                           : hb_engine_open_pair(text_engine, audio_engine, &eo, &e, &err);

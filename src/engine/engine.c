@@ -11,7 +11,7 @@
 hb_engine_opts hb_engine_defaults(void)
 {
     return (hb_engine_opts){.backend = NULL, .device = 0, .cuda_graphs = false, .max_batch = 0,
-                            .max_seq_len = 0, .host_sampling = false};
+                            .max_seq_len = 0, .host_sampling = false, .host_steps = false};
 }
 
 #ifdef HB_HAVE_CUDA
@@ -92,6 +92,8 @@ static hb_status finish_open(hb_engine *e, const hb_engine_opts *o, hb_error *er
 {
     e->dev_sampling = e->ops->device_sampling && !o->host_sampling &&
                       hb_codebook_rows(&e->cfg) <= HB_DEVICE_DRAW_MAX_ROWS;
+    e->device_steps = e->dev_sampling && !o->host_steps && e->ops->streak_begin &&
+                      e->ops->streak_launch && e->ops->streak_collect;
     int n = e->topo == HB_TOPO_SEPARATE ? 2 : 1;
     for (int i = 0; i < n; i++) {
         e->kv_valid[i] = hb_mem_calloc(&e->mem, HB_MEM_OTHER, (size_t)e->max_batch * sizeof(int32_t));
@@ -210,6 +212,7 @@ void hb_engine_describe(const hb_engine *e, hb_engine_info *o)
     o->params = e->params;
     o->has_cuda_graphs = e->ops->has_graphs;
     o->device_sampling = e->dev_sampling;
+    o->device_steps = e->device_steps;
     memcpy(o->weights_hash, e->hash, sizeof o->weights_hash);
     snprintf(o->device, sizeof o->device, "cpu");
     if (e->ops->device_name && e->be[0]) e->ops->device_name(e->be[0], o->device, sizeof o->device);

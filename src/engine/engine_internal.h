@@ -70,6 +70,23 @@ typedef struct hb_draws {
 
 #define HB_DEVICE_DRAW_MAX_ROWS 2048
 
+/* One request's audio decode state, kept on the device while its steps are queued without a
+ * host round trip between them (a "streak"): what generate.c's audio_plan reads and audio_apply
+ * updates, so the device plans each step's draws and makes its next input as the host would. */
+typedef struct {
+    uint64_t seed;
+    int32_t slot, pos;        /* the position the next step feeds */
+    int32_t nrows;            /* clip rows produced so far (row 0 the BOS frame) */
+    int32_t eos_row, eos_cb;  /* see hb_request: the first sampled EOS (-1 before) */
+    int32_t max_frames, exact;
+    int32_t done;             /* the clip closed (all EOS): later steps leave the state alone */
+    int32_t codes[HB_NUM_CODEBOOKS]; /* the next input row */
+    int32_t top_k, ras_window, ras_repeat; /* ras_repeat 0: no RAS */
+    float temperature, top_p;
+    int32_t nhist[HB_NUM_CODEBOOKS];
+    int32_t hist[HB_NUM_CODEBOOKS][HB_PICK_HIST]; /* each codebook's content codes, newest first */
+} hb_streak_row;
+
 typedef struct {
     const char *name;
     bool has_graphs;
@@ -101,6 +118,16 @@ typedef struct {
     /* CUDA graphs captured so far: how many, the time spent capturing, their device memory
      * (NULL where there are none). */
     void (*graph_stats)(const hb_backend *b, size_t *count, double *capture_s, uint64_t *bytes);
+    /* Audio decode steps queued from state kept on the device (NULL where unsupported; needs
+     * device_sampling). streak_begin takes n rows of state (the step's tokens in this order:
+     * each its slot's one audio token, drawn on the device); streak_launch queues one step,
+     * whose inputs and draw plans the device makes from the state and which then advances the
+     * state by the drawn row, without waiting for it; streak_collect waits for the oldest
+     * queued step and gives its drawn codes (16 int32 a row, as hb_draws' audio_out). At most
+     * two steps are queued at once. */
+    hb_status (*streak_begin)(hb_backend *b, const hb_streak_row *rows, size_t n, hb_error *err);
+    hb_status (*streak_launch)(hb_backend *b, hb_error *err);
+    hb_status (*streak_collect)(hb_backend *b, int32_t *audio_out, hb_error *err);
 } hb_backend_ops;
 
 extern const hb_backend_ops hb_cpu_backend;
@@ -150,6 +177,14 @@ struct hb_engine {
     int32_t *codes, *sub_codes; /* the drawn codes, 16 a row (see hb_draws) */
     hb_text_pick *tpicks, *sub_tpicks; /* a step's planned text draws, one a row */
     int32_t *tcodes, *sub_tcodes; /* the drawn tokens, 2 a row (see hb_draws) */
+    bool device_steps;        /* audio decode steps may be queued from device state (streaks) */
+    struct {
+        bool live;            /* a step is queued on the device and not yet taken */
+        size_t n;             /* its rows, in token order */
+        int32_t *slot;        /* each row's request slot and id (max_batch of each) */
+        uint64_t *id;
+        hb_streak_row *rows;  /* scratch for streak_begin (max_batch) */
+    } streak;
 };
 
 /* Runs a batch through the engine (the backend, or both halves of a pair with the handoffs),

@@ -101,6 +101,11 @@ hb_status hb__requests_init(hb_engine *e, hb_error *err)
     e->sub_tpicks = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->sub_tpicks);
     e->tcodes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * sizeof *e->tcodes);
     e->sub_tcodes = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * 2 * sizeof *e->sub_tcodes);
+    e->streak.slot = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->streak.slot);
+    e->streak.id = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->streak.id);
+    e->streak.rows = hb_mem_calloc(&e->mem, HB_MEM_OTHER, mb * sizeof *e->streak.rows);
+    if (!e->streak.slot || !e->streak.id || !e->streak.rows)
+        return hb_fail(err, HB_ERR_NOMEM, "out of memory for %zu request slots", mb);
     if (!e->req || !e->toks || !e->sub || !e->row_of || !e->sub_src || !e->text_logits ||
         !e->audio_logits || !e->sub_text || !e->sub_audio || !e->jobs || !e->picks || !e->codes ||
         !e->sub_picks || !e->sub_codes || !e->tpicks || !e->sub_tpicks || !e->tcodes ||
@@ -134,7 +139,8 @@ void hb__requests_free(hb_engine *e)
     hb_mem_free(&e->mem, e->req);
     void *bufs[] = {e->toks, e->sub, e->row_of, e->sub_src, e->text_logits, e->audio_logits,
                     e->sub_text, e->sub_audio, e->jobs, e->picks, e->codes, e->sub_picks,
-                    e->sub_codes, e->tpicks, e->sub_tpicks, e->tcodes, e->sub_tcodes};
+                    e->sub_codes, e->tpicks, e->sub_tpicks, e->tcodes, e->sub_tcodes,
+                    e->streak.slot, e->streak.id, e->streak.rows};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) hb_mem_free(&e->mem, bufs[i]);
     hb_pool_destroy(e->pool);
     for (int w = 0; e->samplers && w < e->nsamplers; w++) {
@@ -539,11 +545,204 @@ static void sample_job(void *ctx, size_t j, int worker)
     if (!jb->rc) jb->rc = audio_apply(e, r, pk, drawn, &jb->err);
 }
 
+/* ------------------------------------------------ steps queued from device state ---- */
+/* While every unfinished request is an audio decode step, the backend can keep their state
+ * (hb_streak_row) on the device, plan each step's draws and make its next input there, so
+ * steps are queued back to back: each hb_engine_step queues the next step, then takes the
+ * oldest one's drawn codes and applies them here exactly as for a step planned here (the same
+ * audio_plan and audio_apply), while the device runs the next. A change of the set of requests
+ * (one finishes, leaves or joins) ends the run: the call takes the queued step, dropping the
+ * rows of requests no longer running (the device left a finished clip's state alone), and
+ * then steps the requests as they are now, on the host or in a new run. */
+
+static hb_backend *audio_backend(const hb_engine *e) { return e->be[e->topo == HB_TOPO_UNIFIED ? 0 : 1]; }
+
+/* Whether every unfinished request can go on the device: prefilled and feeding an audio row
+ * (in a pair, with its KV cache up to date in the audio engine); n: how many. */
+static bool streak_fits(const hb_engine *e, size_t *n)
+{
+    size_t m = 0;
+    for (int s = 0; s < e->max_batch; s++) {
+        const hb_request *r = &e->req[s];
+        if (!r->used || r->done) continue;
+        if (!r->prefilled || !r->next.audio) return false;
+        if (e->topo != HB_TOPO_UNIFIED && e->kv_valid[1][s] != (int32_t)r->pos) return false;
+        m++;
+    }
+    *n = m;
+    return m > 0;
+}
+
+/* Whether the queued step's requests are still exactly the unfinished ones. */
+static bool streak_same(const hb_engine *e)
+{
+    size_t n = 0;
+    if (!streak_fits(e, &n) || n != e->streak.n) return false;
+    for (size_t i = 0; i < e->streak.n; i++) {
+        const hb_request *r = &e->req[e->streak.slot[i]];
+        if (!r->used || r->done || r->id != e->streak.id[i]) return false;
+    }
+    return true;
+}
+
+/* Whether the row r produces next is certain to be all EOS, closing its clip: every codebook
+ * past its BOS frames and forced to EOS by the frame budget or a sampled EOS already taken. */
+static bool closes_next(const hb_request *r)
+{
+    long p = (long)r->nrows;
+    for (int k = 0; k < K; k++) {
+        long w = p - k;
+        bool eos = w > 0 && ((w - 1 >= (long)r->d.max_frames) ||
+                             (r->eos_row >= 0 && (k < r->eos_cb || p >= r->eos_row + (k - r->eos_cb))));
+        if (!eos) return false;
+    }
+    return true;
+}
+
+/* Whether the step the host takes next closes every clip of the run, so no step should follow
+ * it (a step queued after it would run for nothing and hold up what comes next). */
+static bool streak_ends(const hb_engine *e)
+{
+    for (size_t i = 0; i < e->streak.n; i++) {
+        const hb_request *r = &e->req[e->streak.slot[i]];
+        if (r->used && !r->done && r->id == e->streak.id[i] && !closes_next(r)) return false;
+    }
+    return true;
+}
+
+/* The device copy of what audio_plan and audio_apply keep about r (slot s). */
+static void streak_row(const hb_engine *e, const hb_request *r, int s, hb_streak_row *w)
+{
+    const hb_model_config *c = &e->cfg;
+    const hb_sampling *sp = &r->d.audio_sampling;
+    memset(w, 0, sizeof *w);
+    w->seed = r->d.seed;
+    w->slot = s;
+    w->pos = (int32_t)r->pos;
+    w->nrows = (int32_t)r->nrows;
+    w->eos_row = (int32_t)r->eos_row;
+    w->eos_cb = r->eos_cb;
+    w->max_frames = (int32_t)r->d.max_frames; /* admitted: below max_seq_len */
+    w->exact = r->d.exact;
+    memcpy(w->codes, r->next.codes, sizeof w->codes);
+    w->top_k = sp->top_k;
+    w->ras_window = sp->ras_window;
+    w->ras_repeat = sp->ras ? sp->ras_max_repeat : 0;
+    w->temperature = sp->temperature;
+    w->top_p = sp->top_p;
+    for (int k = 0; k < K; k++)
+        for (size_t j = r->nrows; j-- > 0 && w->nhist[k] < HB_PICK_HIST;)
+            if (r->rows[j][k] < c->codebook_size) w->hist[k][w->nhist[k]++] = r->rows[j][k];
+}
+
+/* Applies a taken step's drawn codes (16 a row) to the requests still running, as sample_job
+ * and hb_engine_step do for a step planned here. */
+static hb_status streak_apply(hb_engine *e, const int32_t *out, hb_step_report *rep, hb_error *err)
+{
+    hb_status rc = HB_OK;
+    int rows = hb_codebook_rows(&e->cfg);
+    for (size_t i = 0; i < e->streak.n; i++) {
+        int s = e->streak.slot[i];
+        hb_request *r = &e->req[s];
+        if (!r->used || r->done || r->id != e->streak.id[i]) continue; /* finished or left */
+        const int32_t *drawn = out + i * 2 * K;
+        hb_pick pk[K];
+        size_t pos = r->pos;
+        audio_plan(e, r, pos, pk); /* what the device planned from the same state */
+        r->pos++;
+        if (e->topo != HB_TOPO_UNIFIED) e->kv_valid[1][s] = (int32_t)r->pos;
+        rep->tokens++;
+        rep->audio_steps++;
+        rep->device_planned++;
+        hb_error je;
+        hb_status jr = HB_OK;
+        for (int k = 0; k < K && !jr; k++)
+            if (drawn[K + k] >= 0)
+                jr = hb_fail(&je, HB_ERR_DATA, "request %llu: the model produced a non-finite logit "
+                             "(entry %d) at position %zu", (unsigned long long)r->id,
+                             k * rows + drawn[K + k], pos);
+        if (!jr) jr = audio_apply(e, r, pk, drawn, &je);
+        if (jr && !rc) {
+            rc = jr;
+            if (err) *err = je;
+        }
+        if (r->frame_ready) {
+            r->frame_ready = false;
+            if (r->d.on_frame) r->d.on_frame(r->d.user, &r->ready);
+        }
+        if (!jr && r->done) rep->finished++;
+    }
+    return rc;
+}
+
+/* Takes the oldest queued step of the run and applies it. */
+static hb_status streak_take(hb_engine *e, hb_step_report *rep, hb_error *err)
+{
+    double t0 = hb_now_s();
+    hb_status rc = e->ops->streak_collect(audio_backend(e), e->codes, err);
+    rep->forward_s += hb_now_s() - t0;
+    if (rc) {
+        e->streak.live = false; /* the next run starts from the host's state */
+        return rc;
+    }
+    return streak_apply(e, e->codes, rep, err);
+}
+
+/* Starts a run of the n unfinished requests (their state up, two steps queued) and takes the
+ * first step. */
+static hb_status streak_start(hb_engine *e, size_t n, hb_step_report *rep, hb_error *err)
+{
+    hb_backend *b = audio_backend(e);
+    size_t m = 0;
+    for (int s = 0; s < e->max_batch; s++) {
+        const hb_request *r = &e->req[s];
+        if (!r->used || r->done) continue;
+        streak_row(e, r, s, &e->streak.rows[m]);
+        e->streak.slot[m] = s;
+        e->streak.id[m++] = r->id;
+    }
+    e->streak.n = n;
+    double t0 = hb_now_s();
+    hb_status rc = e->ops->streak_begin(b, e->streak.rows, n, err);
+    if (!rc) rc = e->ops->streak_launch(b, err);
+    if (!rc) e->streak.live = !streak_ends(e); /* a second step only where one can follow */
+    if (!rc && e->streak.live) rc = e->ops->streak_launch(b, err);
+    rep->forward_s += hb_now_s() - t0;
+    if (rc) {
+        e->streak.live = false;
+        return rc;
+    }
+    return streak_take(e, rep, err);
+}
+
 hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
 {
     hb_step_report local;
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
+    if (e->streak.live) {
+        if (streak_same(e) && streak_ends(e)) { /* the queued step closes every clip: take it */
+            e->streak.live = false;
+            return streak_take(e, rep, err);
+        }
+        if (streak_same(e)) { /* queue the next step, take the oldest */
+            double t0 = hb_now_s();
+            hb_status rc = e->ops->streak_launch(audio_backend(e), err);
+            rep->forward_s += hb_now_s() - t0;
+            if (rc) {
+                e->streak.live = false;
+                return rc;
+            }
+            return streak_take(e, rep, err);
+        }
+        /* the requests changed: the queued step ends the run, and this call goes on with a
+         * step of the requests as they are now */
+        e->streak.live = false;
+        hb_status rc = streak_take(e, rep, err);
+        if (rc) return rc;
+    }
+    size_t ns = 0;
+    if (e->device_steps && streak_fits(e, &ns)) return streak_start(e, ns, rep, err);
     size_t n = 0;
     /* the token each request feeds this step (its whole prompt at first) */
     for (int s = 0; s < e->max_batch; s++) {
@@ -570,7 +769,7 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
                 rep->text_steps++;
         }
     }
-    rep->tokens = n;
+    rep->tokens += n;
     if (n == 0) return HB_OK;
     /* every draw is planned before the pass, so the device can make it */
     size_t na = 0, ntx = 0;
@@ -584,7 +783,7 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     double t0 = hb_now_s();
     hb_status rc = hb__engine_forward(e, e->toks, n, e->text_logits, e->audio_logits,
                                       e->dev_sampling ? &draws : NULL, rep, err);
-    rep->forward_s = hb_now_s() - t0;
+    rep->forward_s += hb_now_s() - t0;
     if (rc) return rc;
     /* the head outputs to sample, one job a request, in token order */
     size_t it = 0, ia = 0, nj = 0, V = (size_t)e->cfg.vocab, A = (size_t)hb_audio_vocab(&e->cfg);

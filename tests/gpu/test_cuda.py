@@ -8,8 +8,11 @@
   - text tokens and audio codes drawn on the device identical to the host's draws from the same
     head outputs, for top-p + RAS, top-k, plain temperature and greedy, with EOS allowed (the
     clip may end), unified, separate and with graphs;
+  - audio decode steps queued from state on the device identical to steps planned on the host
+    (and to host draws), under continuous batching (requests of different lengths and modes,
+    EOS allowed, one leaving and one joining mid-run), unified, separate and with graphs;
   - compute-sanitizer memcheck clean on a forward pass of each topology (when the tool exists).
-usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER
+usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER STREAK_DRIVER
 """
 import array
 import json
@@ -73,7 +76,7 @@ def rel_error(a, b, width):
 
 
 def main():
-    bench, driver = sys.argv[1], sys.argv[2]
+    bench, driver, streak = sys.argv[1], sys.argv[2], sys.argv[3]
     tmp = tempfile.mkdtemp(prefix="hb_gpu_")
     res = Results()
     try:
@@ -159,6 +162,28 @@ def main():
                       f"({label}, {len(got['host'][2]) if ok else '?'} text tokens, "
                       f"{len(got['host'][0]) if ok else '?'} frames)", ok,
                       str({k: (v if isinstance(v, str) else (len(v[2]), len(v[0]), v[1])) for k, v in got.items()}))
+        # steps queued from device state (a streak) against steps planned on the host
+        for label, eng, extra in (("unified", [os.path.join(d, "unified")], []),
+                                  ("separate", [os.path.join(d, "text"), os.path.join(d, "audio")], []),
+                                  ("unified, graphs", [os.path.join(d, "unified")], ["--graphs"]),
+                                  ("unified, greedy", [os.path.join(d, "unified")], ["--greedy"])):
+            got = {}
+            for name, flags in (("device steps", []), ("host steps", ["--host-steps"]),
+                                ("host draws", ["--host-sampling"])):
+                rc, out, err = run([streak, *flags, *extra, *eng])
+                got[name] = json.loads(out) if rc == 0 else err
+            ok = all(not isinstance(v, str) for v in got.values())
+            detail = str({k: (v if isinstance(v, str) else (v["device_steps"], v["device_planned"], v["steps"]))
+                          for k, v in got.items()})
+            ok = ok and got["device steps"]["device_steps"] and got["device steps"]["device_planned"] > 0
+            ok = ok and not got["host steps"]["device_steps"] and got["host steps"]["device_planned"] == 0
+            ok = ok and got["device steps"]["requests"] == got["host steps"]["requests"] == got["host draws"]["requests"]
+            nf = [len(r["frames"]) for r in got["device steps"]["requests"]] if ok else []
+            ok = ok and len(nf) == 4 and all(n > 0 for n in nf)
+            res.check(f"small: steps queued from device state = steps planned on the host = host draws "
+                      f"({label}; frames a request {nf}, "
+                      f"{got['device steps']['device_planned'] if ok else '?'} positions planned on the device)",
+                      ok, detail)
         cs = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
         if os.path.exists(cs):
             d = os.path.join(tmp, "tiny_f32")
@@ -173,6 +198,10 @@ def main():
                                     "cuda", *eng, sp, os.path.join(tmp, "ms.bin")], env=env)
                 res.check(f"compute-sanitizer memcheck clean ({topo})", rc == 0 and "ERROR SUMMARY: 0 errors" in out + err,
                           (out + err)[-1500:])
+            rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", streak,
+                                os.path.join(d, "unified")])
+            res.check("compute-sanitizer memcheck clean on steps queued from device state",
+                      rc == 0 and "ERROR SUMMARY: 0 errors" in out + err, (out + err)[-1500:])
             for tool in ("memcheck", "racecheck", "synccheck"):
                 rc, out, err = run([cs, "--tool", tool, "--error-exitcode", "9", bench, "generate", "--engine",
                                     os.path.join(d, "unified"), "--backend", "cuda", "--frames", "12",

@@ -38,6 +38,7 @@ struct fwd_plan_key {
     int cnt[2], want[2];
     bool draw;   // tokens and audio codes drawn on the device
     bool decode; // every token its slot's only one: the fused decode attention can run
+    bool resident; // a streak step: tokens and picks made on the device from its state
 };
 
 // Where things lie in the pinned staging buffer: tokens and index lists going to the device,
@@ -86,6 +87,11 @@ struct hb_backend {
     float *att_part;         // split attention runs, att_part_blocks of (head_dim + 2) floats
     int att_part_blocks;
     unsigned *att_count;     // the fused decode attention's run counters (max_batch x kv_heads)
+    hb_streak_row *streak;   // a streak's state, one row a request (max_batch)
+    int32_t *streak_out;     // pinned: two queued steps' drawn codes (2 x max_batch x 16)
+    cudaEvent_t streak_ev[2]; // each recorded after its step's codes are copied out
+    fwd_plan_key streak_plan;
+    int streak_head, streak_queued; // the ring slot taken next, steps queued
     bool fuse_decode;        // decode steps run RoPE, the KV write and attention in one kernel
     bool tiled_prefill;      // other passes run the tiled attention kernel after RoPE
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
@@ -154,6 +160,7 @@ static void cuda_destroy(hb_backend *b)
 {
     if (!b) return;
     cudaSetDevice(b->device);
+    if (b->stream) cudaStreamSynchronize(b->stream); /* queued steps (a streak) end first */
     free_workspace(b);
     drop_graphs(b);
     if (b->logit_floats) dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_floats * 4);
@@ -166,6 +173,13 @@ static void cuda_destroy(hb_backend *b)
     dev_free(b, b->cublas_ws, HB_MEM_WORKSPACE, CUBLAS_WS_BYTES);
     dev_free(b, b->qkv1, HB_MEM_WORKSPACE, b->qkv1_bytes);
     dev_free(b, b->picks, HB_MEM_WORKSPACE, draw_bytes(b));
+    dev_free(b, b->streak, HB_MEM_WORKSPACE, (size_t)b->max_batch * sizeof(hb_streak_row));
+    if (b->streak_out) {
+        cudaFreeHost(b->streak_out);
+        hb_mem_add(b->mem, HB_MEM_OTHER, -(int64_t)((size_t)b->max_batch * 2 * 2 * HB_NUM_CODEBOOKS * 4));
+    }
+    for (int i = 0; i < 2; i++)
+        if (b->streak_ev[i]) cudaEventDestroy(b->streak_ev[i]);
     dev_free(b, b->tscr_block, HB_MEM_WORKSPACE, text_scratch_bytes(b));
     dev_free(b, b->att_part, HB_MEM_WORKSPACE, (size_t)b->att_part_blocks * (b->c.head_dim + 2) * 4);
     dev_free(b, b->att_count, HB_MEM_WORKSPACE, (size_t)b->max_batch * b->c.kv_heads * 4);
@@ -349,6 +363,17 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
             rc = hb_fail(err, HB_ERR_INTERNAL, "cannot clear the split attention counters");
     }
     if (!rc) rc = dev_alloc(b, (void **)&b->picks, draw_bytes(b), HB_MEM_WORKSPACE, "device draws", err);
+    if (!rc) rc = dev_alloc(b, (void **)&b->streak, (size_t)max_batch * sizeof(hb_streak_row), HB_MEM_WORKSPACE,
+                            "the streak state", err);
+    if (!rc) {
+        size_t ob = (size_t)max_batch * 2 * 2 * HB_NUM_CODEBOOKS * 4;
+        if (cudaMallocHost((void **)&b->streak_out, ob) != cudaSuccess)
+            rc = hb_fail(err, HB_ERR_NOMEM, "cannot pin %zu bytes of host memory", ob);
+        else hb_mem_add(b->mem, HB_MEM_OTHER, (int64_t)ob);
+        for (int i = 0; i < 2 && !rc; i++)
+            if (cudaEventCreateWithFlags(&b->streak_ev[i], cudaEventDisableTiming) != cudaSuccess)
+                rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a CUDA event");
+    }
     if (!rc) {
         b->codes = (int32_t *)(b->picks + (size_t)max_batch * HB_NUM_CODEBOOKS);
         b->tpicks = (hb_text_pick *)(b->codes + (size_t)max_batch * 2 * HB_NUM_CODEBOOKS);
@@ -463,7 +488,7 @@ typedef hb_backend::graph_entry graph_entry;
 static bool same_plan(const fwd_plan &a, const fwd_plan &b)
 {
     return a.n == b.n && a.cnt[0] == b.cnt[0] && a.cnt[1] == b.cnt[1] && a.want[0] == b.want[0] &&
-           a.want[1] == b.want[1] && a.draw == b.draw && a.decode == b.decode;
+           a.want[1] == b.want[1] && a.draw == b.draw && a.decode == b.decode && a.resident == b.resident;
 }
 
 /* Pinned host staging: the tokens and index lists go to the device from here, and the head
@@ -630,9 +655,11 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     int H = c->hidden, rows = hb_codebook_rows(c);
     char *stage = b->pinned;
     stage_layout sl = layout_of(c, n, pl);
-    CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
-    CUDA_TRY(cudaMemcpyAsync(b->idx, stage + sl.idx, 2 * n * 4, cudaMemcpyHostToDevice, s));
-    if (pl.draw && pl.want[1])
+    if (pl.resident) /* the tokens and picks from the streak's state; its index lists are up */
+        hb_cuda_streak_plan(b->streak, (int)n, b->tok, b->picks, c->stream_bos, c->stream_eos, s);
+    if (!pl.resident) CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
+    if (!pl.resident) CUDA_TRY(cudaMemcpyAsync(b->idx, stage + sl.idx, 2 * n * 4, cudaMemcpyHostToDevice, s));
+    if (pl.draw && pl.want[1] && !pl.resident)
         CUDA_TRY(cudaMemcpyAsync(b->picks, stage + sl.picks, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick),
                                  cudaMemcpyHostToDevice, s));
     if (pl.draw && pl.want[0])
@@ -661,8 +688,11 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
         if (p && pl.draw) {
             hb_cuda_draw_codes(b->logits + out_off, cnt, hb_codebook_rows(c), b->picks, c->stream_bos,
                                c->stream_eos, c->codebook_size, b->codes, s);
-            CUDA_TRY(cudaMemcpyAsync(stage + sl.codes, b->codes, (size_t)cnt * 2 * HB_NUM_CODEBOOKS * 4,
-                                     cudaMemcpyDeviceToHost, s));
+            if (pl.resident) /* the state advanced by the drawn rows; the codes go out after */
+                hb_cuda_streak_apply(b->streak, cnt, b->picks, b->codes, c->stream_eos, c->codebook_size, s);
+            else
+                CUDA_TRY(cudaMemcpyAsync(stage + sl.codes, b->codes, (size_t)cnt * 2 * HB_NUM_CODEBOOKS * 4,
+                                         cudaMemcpyDeviceToHost, s));
         } else if (pl.draw) {
             CUDA_TRY(hb_cuda_draw_text(b->logits + out_off, cnt, N, b->tpicks, &b->tscr, b->tcodes, s));
             CUDA_TRY(cudaMemcpyAsync(stage + sl.tcodes, b->tcodes, (size_t)cnt * 2 * 4,
@@ -676,13 +706,65 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     return HB_OK;
 }
 
+/* Queues one forward pass of plan pl on the stream (its inputs staged): replays its CUDA graph,
+ * or with graphs on and a new plan runs it once eagerly (which tunes new cuBLASLt shapes, what a
+ * capture cannot do) and captures it for the next time; without graphs, launches its kernels. */
+static hb_status run_pass(hb_backend *b, const fwd_plan &pl, hb_error *err)
+{
+    cudaStream_t s = b->stream;
+    hb_status rc = HB_OK;
+    if (b->use_graphs && pl.n <= (size_t)b->max_batch) {
+        graph_entry *g = nullptr;
+        for (auto &e : b->graphs)
+            if (same_plan(e.plan, pl)) g = &e;
+        bool ran = false;
+        if (!g) {
+            /* first this pass eagerly (it tunes the cuBLASLt products of new shapes, which a
+             * capture cannot), then the capture, replayed from the next pass on */
+            rc = enqueue(b, pl, err);
+            if (rc) return rc;
+            CUDA_TRY(cudaStreamSynchronize(s));
+            ran = true;
+            double t0 = hb_now_s();
+            size_t free0 = 0, free1 = 0, total = 0;
+            cudaMemGetInfo(&free0, &total);
+            cudaGraph_t graph;
+            CUDA_TRY(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+            rc = enqueue(b, pl, err);
+            cudaError_t ce = cudaStreamEndCapture(s, &graph);
+            if (rc) return rc;
+            if (ce != cudaSuccess)
+                return hb_fail(err, HB_ERR_INTERNAL, "CUDA graph capture failed: %s", cudaGetErrorString(ce));
+            graph_entry e;
+            e.plan = pl;
+            CUDA_TRY(cudaGraphInstantiate(&e.exec, graph, 0));
+            cudaGraphDestroy(graph);
+            CUDA_TRY(cudaGraphUpload(e.exec, s));
+            CUDA_TRY(cudaStreamSynchronize(s));
+            cudaMemGetInfo(&free1, &total);
+            size_t used = free0 > free1 ? free0 - free1 : 0;
+            b->graph_bytes += used;
+            hb_mem_add(b->mem, HB_MEM_GRAPHS, (int64_t)used);
+            b->capture_s += hb_now_s() - t0;
+            b->captures++;
+            b->graphs.push_back(e);
+            g = &b->graphs.back();
+        }
+        if (!ran) CUDA_TRY(cudaGraphLaunch(g->exec, s));
+    } else {
+        rc = enqueue(b, pl, err);
+        if (rc) return rc;
+    }
+    return HB_OK;
+}
+
 static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, float *text_logits,
                               float *audio_logits, const hb_draws *draws, hb_error *err)
 {
     const hb_model_config *c = &b->c;
     CUDA_TRY(cudaSetDevice(b->device));
     int rows = hb_codebook_rows(c);
-    fwd_plan pl = {n, {0, 0}, {0, 0}, draws != nullptr, true};
+    fwd_plan pl = {n, {0, 0}, {0, 0}, draws != nullptr, true, false};
     if (draws && rows > HB_DEVICE_DRAW_MAX_ROWS)
         return hb_fail(err, HB_ERR_INTERNAL, "device draws take at most %d entries a codebook (%d "
                        "here)", HB_DEVICE_DRAW_MAX_ROWS, rows);
@@ -743,49 +825,9 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
     for (int p = 0; p < 2; p++)
         for (size_t i = 0; i < n; i++)
             if ((tok[i].audio ? 1 : 0) == p && tok[i].logits) ix[k++] = (int32_t)i;
+    hb_status prc = run_pass(b, pl, err);
+    if (prc) return prc;
     cudaStream_t s = b->stream;
-    if (b->use_graphs && n <= (size_t)b->max_batch) {
-        graph_entry *g = nullptr;
-        for (auto &e : b->graphs)
-            if (same_plan(e.plan, pl)) g = &e;
-        bool ran = false;
-        if (!g) {
-            /* first this pass eagerly (it tunes the cuBLASLt products of new shapes, which a
-             * capture cannot), then the capture, replayed from the next pass on */
-            rc = enqueue(b, pl, err);
-            if (rc) return rc;
-            CUDA_TRY(cudaStreamSynchronize(s));
-            ran = true;
-            double t0 = hb_now_s();
-            size_t free0 = 0, free1 = 0, total = 0;
-            cudaMemGetInfo(&free0, &total);
-            cudaGraph_t graph;
-            CUDA_TRY(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-            rc = enqueue(b, pl, err);
-            cudaError_t ce = cudaStreamEndCapture(s, &graph);
-            if (rc) return rc;
-            if (ce != cudaSuccess)
-                return hb_fail(err, HB_ERR_INTERNAL, "CUDA graph capture failed: %s", cudaGetErrorString(ce));
-            graph_entry e;
-            e.plan = pl;
-            CUDA_TRY(cudaGraphInstantiate(&e.exec, graph, 0));
-            cudaGraphDestroy(graph);
-            CUDA_TRY(cudaGraphUpload(e.exec, s));
-            CUDA_TRY(cudaStreamSynchronize(s));
-            cudaMemGetInfo(&free1, &total);
-            size_t used = free0 > free1 ? free0 - free1 : 0;
-            b->graph_bytes += used;
-            hb_mem_add(b->mem, HB_MEM_GRAPHS, (int64_t)used);
-            b->capture_s += hb_now_s() - t0;
-            b->captures++;
-            b->graphs.push_back(e);
-            g = &b->graphs.back();
-        }
-        if (!ran) CUDA_TRY(cudaGraphLaunch(g->exec, s));
-    } else {
-        rc = enqueue(b, pl, err);
-        if (rc) return rc;
-    }
     CUDA_TRY(cudaStreamSynchronize(s));
     CUDA_TRY(cudaGetLastError());
     const float *hout = (const float *)(stage + sl.out);
@@ -799,6 +841,74 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
             memcpy(audio_logits, hout + (size_t)pl.want[0] * c->vocab,
                    (size_t)pl.want[1] * hb_audio_vocab(c) * 4);
     }
+    return HB_OK;
+}
+
+/* A streak (hb_backend_ops.streak_begin): the rows' state and the batch's index lists go up
+ * (stream-ordered after anything queued), and its plan is kept for the steps to come. */
+static hb_status cuda_streak_begin(hb_backend *b, const hb_streak_row *rows, size_t n, hb_error *err)
+{
+    const hb_model_config *c = &b->c;
+    CUDA_TRY(cudaSetDevice(b->device));
+    if (n == 0 || n > (size_t)b->max_batch || !b->audio_head || hb_codebook_rows(c) > HB_DEVICE_DRAW_MAX_ROWS)
+        return hb_fail(err, HB_ERR_INTERNAL, "a streak of %zu rows on an engine of %d slots%s", n,
+                       b->max_batch, b->audio_head ? "" : " without an audio head");
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].slot < 0 || rows[i].slot >= b->max_batch || rows[i].pos < 0 || rows[i].pos >= b->max_seq)
+            return hb_fail(err, HB_ERR_INTERNAL, "streak row slot %d position %d out of range", rows[i].slot,
+                           rows[i].pos);
+    if (b->streak_queued) { /* a run ended with steps queued (an error): let them finish */
+        CUDA_TRY(cudaStreamSynchronize(b->stream));
+        b->streak_queued = 0;
+    }
+    fwd_plan pl = {n, {0, (int)n}, {0, (int)n}, true, b->fuse_decode, true};
+    stage_layout sl = layout_of(c, n, pl);
+    size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
+    hb_status rc = grow_workspace(b, n, err);
+    if (!rc) rc = grow_logits(b, n * (size_t)hb_audio_vocab(c), err);
+    if (!rc) rc = grow_pinned(b, sl.total, err);
+    if (rc) return rc;
+    if (b->ws_tokens != ws_before || b->logit_floats != lg_before || b->pinned_bytes != pin_before)
+        drop_graphs(b);
+    CUDA_TRY(cudaStreamSynchronize(b->stream)); /* the staging buffer is free */
+    int32_t *ix = (int32_t *)(b->pinned + sl.idx); /* every row on the audio path, every row a head row */
+    for (size_t i = 0; i < n; i++) ix[i] = ix[n + i] = (int32_t)i;
+    CUDA_TRY(cudaMemcpyAsync(b->idx, ix, 2 * n * 4, cudaMemcpyHostToDevice, b->stream));
+    CUDA_TRY(cudaMemcpyAsync(b->streak, rows, n * sizeof *rows, cudaMemcpyHostToDevice, b->stream));
+    CUDA_TRY(cudaStreamSynchronize(b->stream));
+    b->streak_plan = pl;
+    b->streak_head = 0;
+    return HB_OK;
+}
+
+/* One streak step queued: the pass (its tokens and picks made from the state, which its draws
+ * then advance), then its drawn codes copied to a pinned ring slot and an event recorded. */
+static hb_status cuda_streak_launch(hb_backend *b, hb_error *err)
+{
+    CUDA_TRY(cudaSetDevice(b->device));
+    if (b->streak_queued >= 2) return hb_fail(err, HB_ERR_INTERNAL, "two streak steps are queued already");
+    hb_status rc = run_pass(b, b->streak_plan, err);
+    if (rc) return rc;
+    int slot = (b->streak_head + b->streak_queued) % 2;
+    size_t row_bytes = 2 * HB_NUM_CODEBOOKS * 4;
+    CUDA_TRY(cudaMemcpyAsync(b->streak_out + (size_t)slot * b->max_batch * 2 * HB_NUM_CODEBOOKS, b->codes,
+                             b->streak_plan.n * row_bytes, cudaMemcpyDeviceToHost, b->stream));
+    CUDA_TRY(cudaEventRecord(b->streak_ev[slot], b->stream));
+    b->streak_queued++;
+    return HB_OK;
+}
+
+static hb_status cuda_streak_collect(hb_backend *b, int32_t *audio_out, hb_error *err)
+{
+    CUDA_TRY(cudaSetDevice(b->device));
+    if (b->streak_queued == 0) return hb_fail(err, HB_ERR_INTERNAL, "no streak step is queued");
+    int slot = b->streak_head;
+    CUDA_TRY(cudaEventSynchronize(b->streak_ev[slot]));
+    CUDA_TRY(cudaGetLastError());
+    memcpy(audio_out, b->streak_out + (size_t)slot * b->max_batch * 2 * HB_NUM_CODEBOOKS,
+           b->streak_plan.n * 2 * HB_NUM_CODEBOOKS * 4);
+    b->streak_head = (slot + 1) % 2;
+    b->streak_queued--;
     return HB_OK;
 }
 
@@ -859,5 +969,6 @@ static void cuda_graph_stats(const hb_backend *b, size_t *count, double *capture
 
 extern "C" const hb_backend_ops hb_cuda_backend = {
     "cuda", true, cuda_create, cuda_destroy, cuda_forward, cuda_kv_copy, cuda_device_used,
-    cuda_available, cuda_device_name, true, cuda_graph_stats,
+    cuda_available, cuda_device_name, true, cuda_graph_stats, cuda_streak_begin, cuda_streak_launch,
+    cuda_streak_collect,
 };

@@ -115,6 +115,15 @@ struct dev_token {
 };
 static_assert(sizeof(dev_token) == sizeof(hb_token), "dev_token must mirror hb_token");
 
+// streak.cu: a step of a run queued from device state (hb_streak_row, n rows): the plan makes
+// each row's token and its 8 draw plans as generate.c's audio_plan would; the apply takes the
+// drawn codes (16 a row) into the state as audio_apply would (delay pattern, EOS rule, RAS
+// history, next input).
+void hb_cuda_streak_plan(const hb_streak_row *rows, int n, dev_token *tok, hb_pick *picks, int bos,
+                         int eos, cudaStream_t s);
+void hb_cuda_streak_apply(hb_streak_row *rows, int n, const hb_pick *picks, const int32_t *codes,
+                          int eos, int codebook_size, cudaStream_t s);
+
 // embed.cu: x[i] = embed[text_id] or sum_k audio_embed[k * rows + code_k]
 void hb_cuda_embed(const dev_token *tok, int n, const void *embed, const void *audio_embed,
                    bool bf16, int hidden, int rows, float *x, cudaStream_t s);

@@ -1,0 +1,118 @@
+// streak.cu - the delay pattern and the draw plans of audio decode steps made on the device, so
+// a run of steps is queued without the host (see hb_streak_row and generate.c). The same rules
+// as generate.c's audio_plan and audio_apply, for request state r and the row p = r.nrows that
+// the step produces, codebook k (K = 8), w = p - k its wrapped frame index:
+//   forced code: BOS when w <= 0; EOS when w - 1 >= max_frames, or after the first sampled EOS
+//     (row e, codebook c): k < c, or p >= e + (k - c); otherwise a draw with
+//     u = U(seed, 32 pos + 1 + k) and, with RAS, u_ras = U(seed, 32 pos + 9 + k) and the
+//     codebook's latest ras_window content codes, U the counter-based uniform of sampling.c;
+//   after the draw: the first sampled EOS (highest such k) sets (e, c) = (p, k) and ends the
+//     codebooks below k at once (where p - k >= 1); the row is the next input; a row all EOS
+//     closes the clip (later steps then leave the state alone and re-feed the same position).
+#include "cuda_kernels.cuh"
+
+// sampling.c's hb_uniform: splitmix64's finaliser twice, 53 bits.
+__device__ __forceinline__ uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+__device__ __forceinline__ double uniform(uint64_t seed, uint64_t counter)
+{
+    uint64_t z = mix64(seed + 0x9e3779b97f4a7c15ull * (counter + 1));
+    return (double)(mix64(z) >> 11) * 0x1.0p-53;
+}
+
+// One block a row, a thread a codebook: the step's token and its 8 picks.
+__global__ void streak_plan_kernel(const hb_streak_row *rows, dev_token *tok, hb_pick *picks,
+                                   int bos, int eos)
+{
+    pdl_enter(); /* the state is the previous step's apply */
+    const int i = blockIdx.x, k = threadIdx.x;
+    const hb_streak_row &st = rows[i];
+    hb_pick q;
+    memset(&q, 0, sizeof q);
+    long p = st.nrows, w = p - k;
+    bool eos_forced = (w - 1 >= (long)st.max_frames) ||
+                      (st.eos_row >= 0 && (k < st.eos_cb || p >= (long)st.eos_row + (k - st.eos_cb)));
+    q.forced = st.done ? eos : w <= 0 ? bos : eos_forced ? eos : -1;
+    if (q.forced < 0) {
+        uint64_t c0 = (uint64_t)st.pos * 32;
+        q.ban_eos = st.exact;
+        q.top_k = st.top_k;
+        q.top_p = st.top_p;
+        q.temperature = st.temperature;
+        q.u = uniform(st.seed, c0 + 1 + k);
+        if (st.ras_repeat > 0) {
+            q.ras_repeat = st.ras_repeat;
+            q.u_ras = uniform(st.seed, c0 + 9 + k);
+            int m = min(st.nhist[k], st.ras_window);
+            for (int j = 0; j < m; j++) q.hist[j] = st.hist[k][j];
+            q.nhist = m;
+        }
+    }
+    picks[(size_t)i * HB_NUM_CODEBOOKS + k] = q;
+    if (k == 0) {
+        dev_token t;
+        t.slot = st.slot;
+        t.pos = st.pos;
+        t.audio = 1;
+        t.text_id = 0;
+        for (int j = 0; j < HB_NUM_CODEBOOKS; j++) t.codes[j] = st.codes[j];
+        t.logits = 1;
+        tok[i] = t;
+    }
+}
+
+// A thread a row: the drawn codes (16 a row: 8 codes, then the non-finite reports) applied.
+__global__ void streak_apply_kernel(hb_streak_row *rows, int n, const hb_pick *picks,
+                                    const int32_t *codes, int eos, int codebook_size)
+{
+    pdl_enter();
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    hb_streak_row &st = rows[i];
+    if (st.done) return;
+    const int32_t *drawn = codes + (size_t)i * 2 * HB_NUM_CODEBOOKS;
+    const hb_pick *pk = picks + (size_t)i * HB_NUM_CODEBOOKS;
+    int32_t row[HB_NUM_CODEBOOKS];
+    int sampled_eos = -1, p = st.nrows;
+    for (int k = 0; k < HB_NUM_CODEBOOKS; k++) {
+        row[k] = drawn[k];
+        if (pk[k].forced < 0 && row[k] == eos) sampled_eos = k;
+    }
+    if (sampled_eos >= 0 && st.eos_row < 0) {
+        st.eos_row = p;
+        st.eos_cb = sampled_eos;
+        for (int k = 0; k < sampled_eos; k++)
+            if (p - k >= 1) row[k] = eos;
+    }
+    bool all_eos = true;
+    for (int k = 0; k < HB_NUM_CODEBOOKS; k++) {
+        all_eos &= row[k] == eos;
+        st.codes[k] = row[k];
+        if (row[k] < codebook_size) { /* a content code: the newest of the RAS history */
+            int m = min(st.nhist[k] + 1, HB_PICK_HIST);
+            for (int j = m - 1; j > 0; j--) st.hist[k][j] = st.hist[k][j - 1];
+            st.hist[k][0] = row[k];
+            st.nhist[k] = m;
+        }
+    }
+    st.nrows = p + 1;
+    if (all_eos) st.done = 1;
+    else st.pos++;
+}
+
+void hb_cuda_streak_plan(const hb_streak_row *rows, int n, dev_token *tok, hb_pick *picks, int bos,
+                         int eos, cudaStream_t s)
+{
+    hb_launch(streak_plan_kernel, n, HB_NUM_CODEBOOKS, 0, s, rows, tok, picks, bos, eos);
+}
+
+void hb_cuda_streak_apply(hb_streak_row *rows, int n, const hb_pick *picks, const int32_t *codes,
+                          int eos, int codebook_size, cudaStream_t s)
+{
+    hb_launch(streak_apply_kernel, (n + 63) / 64, 64, 0, s, rows, n, picks, codes, eos, codebook_size);
+}
