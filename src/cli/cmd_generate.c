@@ -248,10 +248,11 @@ int cmd_generate(int argc, char **argv)
         hb_engine_info info;
         hb_engine_describe(e, &info);
         json_t *doc = json_pack(
-            "{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
+            "{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
             "higgs-bench/generation", "version", 1, "topology",
             info.topology == HB_TOPO_UNIFIED ? "unified" : "separate", "backend", info.backend,
             "draws", info.device_sampling ? "device" : "host",
+            "steps", info.device_steps ? "device" : "host",
             "weights_hash", info.weights_hash, "seed", (json_int_t)seed, "prompt_tokens",
             (json_int_t)nids, "text", jt, "frames", jf, "timing", "total_s", total,
             "first_frame_s", tm.frames ? json_real(tm.first_frame_s) : json_null());

@@ -55,9 +55,10 @@ json_t *hb_environment(hb_engine *const *engines, const char *const *names, int 
         const hb_model_config *c = hb_engine_config(engines[i]);
         json_object_set_new(
             engs, names[i],
-            json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:i}}",
                       "topology", info.topology == HB_TOPO_UNIFIED ? "unified" : "separate",
                       "backend", info.backend, "draws", info.device_sampling ? "device" : "host",
+                      "steps", info.device_steps ? "queued from device state" : "planned on the host",
                       "dtype", hb_dtype_lower(info.dtype), "params",
                       (json_int_t)info.params, "max_batch", info.max_batch, "max_seq_len",
                       info.max_seq_len, "weights_hash", info.weights_hash, "config", "layers",

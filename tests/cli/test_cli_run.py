@@ -93,6 +93,7 @@ class RunCli(unittest.TestCase):
         self.assertIn(r["harness"]["timer_resolution_ns"] > 0, (True,))
         # the CPU backend draws the audio codes on the host, and the fingerprint says so
         self.assertEqual({e["draws"] for e in r["environment"]["engines"].values()}, {"host"})
+        self.assertEqual({e["steps"] for e in r["environment"]["engines"].values()}, {"planned on the host"})
         with open(glob.glob(os.path.join(d, "benchmark_summary_*.txt"))[0]) as f:
             last = f.read().strip().splitlines()[-1]
         self.assertIn(last, ("Overall Validation: PASSED", "Overall Validation: FAILED"))

@@ -154,9 +154,10 @@ def main():
                 rc, out, err = run([bench, "generate", *args, "--backend", "cuda", *opts, "--frames", "100",
                                     "--text-tokens", "12", "--prompt-length", "20", "--seed", "11"])
                 doc = json.loads(out) if rc == 0 else None
-                got[name] = (doc["frames"], doc["draws"], doc["text"]) if doc else err
+                got[name] = (doc["frames"], doc["draws"], doc["text"], doc["steps"]) if doc else err
             ok = all(not isinstance(v, str) for v in got.values())
             ok = ok and got["host"][1] == "host" and all(got[k][1] == "device" for k in got if k != "host")
+            ok = ok and got["host"][3] == "host" and all(got[k][3] == "device" for k in got if k != "host")
             ok = ok and len({json.dumps([v[0], v[2]]) for v in got.values()}) == 1 and len(got["host"][2]) > 0
             res.check(f"small: text tokens and audio codes drawn on the device = drawn on the host "
                       f"({label}, {len(got['host'][2]) if ok else '?'} text tokens, "
