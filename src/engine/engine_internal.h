@@ -83,8 +83,9 @@ typedef struct {
     int32_t codes[HB_NUM_CODEBOOKS]; /* the next input row */
     int32_t top_k, ras_window, ras_repeat; /* ras_repeat 0: no RAS */
     float temperature, top_p;
-    int32_t nhist[HB_NUM_CODEBOOKS];
-    int32_t hist[HB_NUM_CODEBOOKS][HB_PICK_HIST]; /* each codebook's content codes, newest first */
+    int32_t nhist[HB_NUM_CODEBOOKS]; /* content codes kept a codebook (at most HB_PICK_HIST) */
+    int32_t hnew[HB_NUM_CODEBOOKS];  /* where its newest is: the j-th newest is at hnew - j */
+    int32_t hist[HB_NUM_CODEBOOKS][HB_PICK_HIST]; /* each codebook's latest content codes, a ring */
 } hb_streak_row;
 
 typedef struct {

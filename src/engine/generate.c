@@ -630,9 +630,10 @@ static void streak_row(const hb_engine *e, const hb_request *r, int s, hb_streak
     w->ras_repeat = sp->ras ? sp->ras_max_repeat : 0;
     w->temperature = sp->temperature;
     w->top_p = sp->top_p;
-    for (int k = 0; k < K; k++)
+    for (int k = 0; k < K; k++) /* the newest at ring place 0, the j-th newest at -j */
         for (size_t j = r->nrows; j-- > 0 && w->nhist[k] < HB_PICK_HIST;)
-            if (r->rows[j][k] < c->codebook_size) w->hist[k][w->nhist[k]++] = r->rows[j][k];
+            if (r->rows[j][k] < c->codebook_size)
+                w->hist[k][(HB_PICK_HIST - w->nhist[k]++) % HB_PICK_HIST] = r->rows[j][k];
 }
 
 /* Applies a taken step's drawn codes (16 a row) to the requests still running, as sample_job

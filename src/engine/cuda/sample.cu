@@ -26,6 +26,8 @@
 
 static_assert(sizeof(hb_pick) % 8 == 0, "hb_pick holds doubles");
 
+#define DRAW_THREADS 256
+
 __device__ __forceinline__ int block_reduce_int(int v, bool is_max, int *scratch)
 {
     for (int o = 16; o > 0; o >>= 1) {
@@ -53,11 +55,15 @@ __device__ __forceinline__ float block_max_float(float v, float *scratch)
     return v;
 }
 
-// Inclusive scan of w[0..2 * blockDim) in place; thread t holds w[2t], w[2t + 1].
-__device__ void block_scan2(double *w, double *scratch)
+// Inclusive scan of w[0..P) in place, P a multiple of blockDim: thread t sums its run of
+// E = P / blockDim entries from t E on, the runs' totals are scanned across the block, then each
+// thread writes its run's running sums.
+__device__ void block_scan(double *w, int P, double *scratch)
 {
-    int t = threadIdx.x, lane = t & 31, warp = t >> 5;
-    double a = w[2 * t], b = a + w[2 * t + 1], inc = b;
+    int t = threadIdx.x, lane = t & 31, warp = t >> 5, E = P / (int)blockDim.x;
+    double *mine = w + (size_t)t * E, run = 0;
+    for (int e = 0; e < E; e++) run += mine[e];
+    double inc = run;
     for (int o = 1; o < 32; o <<= 1) {
         double y = __shfl_up_sync(0xffffffffu, inc, o);
         if (lane >= o) inc += y;
@@ -65,10 +71,12 @@ __device__ void block_scan2(double *w, double *scratch)
     __syncthreads();
     if (lane == 31) scratch[warp] = inc;
     __syncthreads();
-    double off = inc - b;
+    double off = inc - run;
     for (int i = 0; i < warp; i++) off += scratch[i];
-    w[2 * t] = off + a;
-    w[2 * t + 1] = off + b;
+    for (int e = 0; e < E; e++) {
+        off += mine[e];
+        mine[e] = off;
+    }
     __syncthreads();
 }
 
@@ -135,7 +143,7 @@ __device__ int draw_plain(const float *l, int n, int P, const hb_pick &pk, doubl
     }
     last = block_reduce_int(last, true, is);
     __syncthreads();
-    block_scan2(w, ds);
+    block_scan(w, P, ds);
     if (last < 0) return draw_greedy(l, n, pk, bos, eos, fs, is);
     int j = block_first_above(w, n, u * w[P - 1], true, is);
     return j < n ? j : last;
@@ -188,7 +196,7 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
     for (int j = threadIdx.x; j < P; j += blockDim.x)
         w[j] = j < m ? exp(((double)l[(uint32_t)keys[j]] - mx) / temp) : 0;
     __syncthreads();
-    block_scan2(w, ds);
+    block_scan(w, P, ds);
     if (pk.top_k > 0 && pk.top_k < m) m = pk.top_k;
     if (pk.top_p < 1) {
         int j = block_first_above(w, m, (double)pk.top_p * w[m - 1], false, is);
@@ -238,7 +246,11 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
 {
     int P = 64;
     while (P < n) P <<= 1;
-    hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, P / 2, (size_t)P * 16, s, logits, n, P,
+    /* at most DRAW_THREADS a block (each thread then sorts and scans P / DRAW_THREADS entries):
+     * with P / 2 = 1024 threads only two blocks fit a SM, and batch 64's 512 blocks took two
+     * waves (121 us a step on the H200; batch 1 30 us) */
+    int threads = P / 2 < DRAW_THREADS ? P / 2 : DRAW_THREADS;
+    hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, threads, (size_t)P * 16, s, logits, n, P,
               picks, bos, eos, codebook_size, out);
 }
 

@@ -49,7 +49,7 @@ __global__ void streak_plan_kernel(const hb_streak_row *rows, dev_token *tok, hb
             q.ras_repeat = st.ras_repeat;
             q.u_ras = uniform(st.seed, c0 + 9 + k);
             int m = min(st.nhist[k], st.ras_window);
-            for (int j = 0; j < m; j++) q.hist[j] = st.hist[k][j];
+            for (int j = 0; j < m; j++) q.hist[j] = st.hist[k][(st.hnew[k] - j + HB_PICK_HIST) % HB_PICK_HIST];
             q.nhist = m;
         }
     }
@@ -66,43 +66,41 @@ __global__ void streak_plan_kernel(const hb_streak_row *rows, dev_token *tok, hb
     }
 }
 
-// A thread a row: the drawn codes (16 a row: 8 codes, then the non-finite reports) applied.
+// A warp a row, lane k < 8 codebook k: the drawn codes (16 a row: 8 codes, then the non-finite
+// reports) applied. The RAS history is a ring, so keeping a code is one store.
 __global__ void streak_apply_kernel(hb_streak_row *rows, int n, const hb_pick *picks,
                                     const int32_t *codes, int eos, int codebook_size)
 {
     pdl_enter();
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const int i = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), k = threadIdx.x & 31;
     if (i >= n) return;
     hb_streak_row &st = rows[i];
-    if (st.done) return;
-    const int32_t *drawn = codes + (size_t)i * 2 * HB_NUM_CODEBOOKS;
-    const hb_pick *pk = picks + (size_t)i * HB_NUM_CODEBOOKS;
-    int32_t row[HB_NUM_CODEBOOKS];
-    int sampled_eos = -1, p = st.nrows;
-    for (int k = 0; k < HB_NUM_CODEBOOKS; k++) {
-        row[k] = drawn[k];
-        if (pk[k].forced < 0 && row[k] == eos) sampled_eos = k;
+    if (st.done) return; /* the same for the whole warp */
+    const bool cb = k < HB_NUM_CODEBOOKS;
+    const int p = st.nrows, eos_row = st.eos_row;
+    int32_t code = cb ? codes[(size_t)i * 2 * HB_NUM_CODEBOOKS + k] : 0;
+    bool sampled = cb && picks[(size_t)i * HB_NUM_CODEBOOKS + k].forced < 0 && code == eos;
+    unsigned s = __ballot_sync(0xffffffffu, sampled);
+    int sampled_eos = s ? 31 - __clz(s) : -1; /* the highest codebook that sampled EOS */
+    if (sampled_eos >= 0 && eos_row < 0 && k < sampled_eos && p - k >= 1) code = eos;
+    unsigned all = __ballot_sync(0xffffffffu, !cb || code == eos);
+    if (!cb) return;
+    st.codes[k] = code;
+    if (code < codebook_size) { /* a content code: the newest of the RAS history */
+        int h = (st.hnew[k] + 1) % HB_PICK_HIST;
+        st.hist[k][h] = code;
+        st.hnew[k] = h;
+        st.nhist[k] = min(st.nhist[k] + 1, HB_PICK_HIST);
     }
-    if (sampled_eos >= 0 && st.eos_row < 0) {
-        st.eos_row = p;
-        st.eos_cb = sampled_eos;
-        for (int k = 0; k < sampled_eos; k++)
-            if (p - k >= 1) row[k] = eos;
-    }
-    bool all_eos = true;
-    for (int k = 0; k < HB_NUM_CODEBOOKS; k++) {
-        all_eos &= row[k] == eos;
-        st.codes[k] = row[k];
-        if (row[k] < codebook_size) { /* a content code: the newest of the RAS history */
-            int m = min(st.nhist[k] + 1, HB_PICK_HIST);
-            for (int j = m - 1; j > 0; j--) st.hist[k][j] = st.hist[k][j - 1];
-            st.hist[k][0] = row[k];
-            st.nhist[k] = m;
+    if (k == 0) {
+        if (sampled_eos >= 0 && eos_row < 0) {
+            st.eos_row = p;
+            st.eos_cb = sampled_eos;
         }
+        st.nrows = p + 1;
+        if (all == 0xffffffffu) st.done = 1;
+        else st.pos++;
     }
-    st.nrows = p + 1;
-    if (all_eos) st.done = 1;
-    else st.pos++;
 }
 
 void hb_cuda_streak_plan(const hb_streak_row *rows, int n, dev_token *tok, hb_pick *picks, int bos,
@@ -114,5 +112,5 @@ void hb_cuda_streak_plan(const hb_streak_row *rows, int n, dev_token *tok, hb_pi
 void hb_cuda_streak_apply(hb_streak_row *rows, int n, const hb_pick *picks, const int32_t *codes,
                           int eos, int codebook_size, cudaStream_t s)
 {
-    hb_launch(streak_apply_kernel, (n + 63) / 64, 64, 0, s, rows, n, picks, codes, eos, codebook_size);
+    hb_launch(streak_apply_kernel, (n + 3) / 4, 128, 0, s, rows, n, picks, codes, eos, codebook_size);
 }
