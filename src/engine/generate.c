@@ -415,10 +415,8 @@ static void audio_plan(const hb_engine *e, const hb_request *r, size_t pos, hb_p
     for (int k = 0; k < K; k++) {
         hb_pick *q = &pk[k];
         memset(q, 0, sizeof *q);
-        long w = p - k; /* wrapped frame index of codebook k in this row */
-        bool eos_forced = (w - 1 >= (long)r->d.max_frames) ||
-                          (r->eos_row >= 0 && (k < r->eos_cb || p >= r->eos_row + (k - r->eos_cb)));
-        q->forced = w <= 0 ? c->stream_bos : eos_forced ? c->stream_eos : -1;
+        q->forced = hb_delay_code(p, k, (long)r->d.max_frames, r->eos_row, r->eos_cb, c->stream_bos,
+                                  c->stream_eos);
         if (q->forced >= 0) continue;
         q->ban_eos = r->d.exact;
         q->top_k = s->top_k;
@@ -487,13 +485,28 @@ static hb_status audio_apply(hb_engine *e, hb_request *r, const hb_pick *pk, con
 }
 
 /* A benchmark must not run on garbage: every head output is checked before it is sampled. */
+static hb_status nonfinite(const hb_request *r, size_t entry, size_t pos, hb_error *err)
+{
+    return hb_fail(err, HB_ERR_DATA, "request %llu: the model produced a non-finite logit (entry %zu) "
+                   "at position %zu", (unsigned long long)r->id, entry, pos);
+}
+
 static hb_status check_finite(const float *l, size_t n, const hb_request *r, size_t pos,
                               hb_error *err)
 {
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(l[i]))
-            return hb_fail(err, HB_ERR_DATA, "request %llu: the model produced a non-finite logit "
-                           "(entry %zu) at position %zu", (unsigned long long)r->id, i, pos);
+        if (!isfinite(l[i])) return nonfinite(r, i, pos, err);
+    return HB_OK;
+}
+
+/* The device's report on an audio row it drew (drawn[K + k]: codebook k's first non-finite head
+ * output, -1 where none). */
+static hb_status check_drawn(const hb_engine *e, const int32_t *drawn, const hb_request *r, size_t pos,
+                             hb_error *err)
+{
+    for (int k = 0; k < K; k++)
+        if (drawn[K + k] >= 0)
+            return nonfinite(r, (size_t)k * (size_t)hb_codebook_rows(&e->cfg) + (size_t)drawn[K + k], pos, err);
     return HB_OK;
 }
 
@@ -516,9 +529,7 @@ static void sample_job(void *ctx, size_t j, int worker)
         if (e->dev_sampling) {
             tok = e->tcodes[jb->row * 2];
             if (e->tcodes[jb->row * 2 + 1] >= 0)
-                jb->rc = hb_fail(&jb->err, HB_ERR_DATA, "request %llu: the model produced a "
-                                 "non-finite logit (entry %d) at position %zu",
-                                 (unsigned long long)r->id, e->tcodes[jb->row * 2 + 1], (size_t)t->pos);
+                jb->rc = nonfinite(r, (size_t)e->tcodes[jb->row * 2 + 1], (size_t)t->pos, &jb->err);
         } else {
             jb->rc = check_finite(jb->logits, (size_t)e->cfg.vocab, r, (size_t)t->pos, &jb->err);
             tok = jb->rc ? 0 : hb_text_pick_sample(jb->logits, e->cfg.vocab, tp, sm->ban_text, &sm->text);
@@ -531,11 +542,7 @@ static void sample_job(void *ctx, size_t j, int worker)
     int32_t *drawn = e->codes + jb->row * 2 * K; /* K codes, then K first non-finite entries */
     int rows = hb_codebook_rows(c);
     if (e->dev_sampling) {
-        for (int k = 0; k < K && !jb->rc; k++)
-            if (drawn[K + k] >= 0)
-                jb->rc = hb_fail(&jb->err, HB_ERR_DATA, "request %llu: the model produced a "
-                                 "non-finite logit (entry %d) at position %zu",
-                                 (unsigned long long)r->id, k * rows + drawn[K + k], (size_t)t->pos);
+        jb->rc = check_drawn(e, drawn, r, (size_t)t->pos, &jb->err);
     } else {
         jb->rc = check_finite(jb->logits, (size_t)hb_audio_vocab(c), r, (size_t)t->pos, &jb->err);
         for (int k = 0; k < K && !jb->rc; k++)
@@ -587,15 +594,13 @@ static bool streak_same(const hb_engine *e)
 
 /* Whether the row r produces next is certain to be all EOS, closing its clip: every codebook
  * past its BOS frames and forced to EOS by the frame budget or a sampled EOS already taken. */
-static bool closes_next(const hb_request *r)
+static bool closes_next(const hb_engine *e, const hb_request *r)
 {
-    long p = (long)r->nrows;
-    for (int k = 0; k < K; k++) {
-        long w = p - k;
-        bool eos = w > 0 && ((w - 1 >= (long)r->d.max_frames) ||
-                             (r->eos_row >= 0 && (k < r->eos_cb || p >= r->eos_row + (k - r->eos_cb))));
-        if (!eos) return false;
-    }
+    const hb_model_config *c = &e->cfg;
+    for (int k = 0; k < K; k++)
+        if (hb_delay_code((long)r->nrows, k, (long)r->d.max_frames, r->eos_row, r->eos_cb, c->stream_bos,
+                          c->stream_eos) != c->stream_eos)
+            return false;
     return true;
 }
 
@@ -605,7 +610,7 @@ static bool streak_ends(const hb_engine *e)
 {
     for (size_t i = 0; i < e->streak.n; i++) {
         const hb_request *r = &e->req[e->streak.slot[i]];
-        if (r->used && !r->done && r->id == e->streak.id[i] && !closes_next(r)) return false;
+        if (r->used && !r->done && r->id == e->streak.id[i] && !closes_next(e, r)) return false;
     }
     return true;
 }
@@ -641,7 +646,6 @@ static void streak_row(const hb_engine *e, const hb_request *r, int s, hb_streak
 static hb_status streak_apply(hb_engine *e, const int32_t *out, hb_step_report *rep, hb_error *err)
 {
     hb_status rc = HB_OK;
-    int rows = hb_codebook_rows(&e->cfg);
     for (size_t i = 0; i < e->streak.n; i++) {
         int s = e->streak.slot[i];
         hb_request *r = &e->req[s];
@@ -656,12 +660,7 @@ static hb_status streak_apply(hb_engine *e, const int32_t *out, hb_step_report *
         rep->audio_steps++;
         rep->device_planned++;
         hb_error je;
-        hb_status jr = HB_OK;
-        for (int k = 0; k < K && !jr; k++)
-            if (drawn[K + k] >= 0)
-                jr = hb_fail(&je, HB_ERR_DATA, "request %llu: the model produced a non-finite logit "
-                             "(entry %d) at position %zu", (unsigned long long)r->id,
-                             k * rows + drawn[K + k], pos);
+        hb_status jr = check_drawn(e, drawn, r, pos, &je);
         if (!jr) jr = audio_apply(e, r, pk, drawn, &je);
         if (jr && !rc) {
             rc = jr;
@@ -722,11 +721,7 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
     if (e->streak.live) {
-        if (streak_same(e) && streak_ends(e)) { /* the queued step closes every clip: take it */
-            e->streak.live = false;
-            return streak_take(e, rep, err);
-        }
-        if (streak_same(e)) { /* queue the next step, take the oldest */
+        if (streak_same(e) && !streak_ends(e)) { /* queue the next step, take the oldest */
             double t0 = hb_now_s();
             hb_status rc = e->ops->streak_launch(audio_backend(e), err);
             rep->forward_s += hb_now_s() - t0;
@@ -736,8 +731,8 @@ hb_status hb_engine_step(hb_engine *e, hb_step_report *rep, hb_error *err)
             }
             return streak_take(e, rep, err);
         }
-        /* the requests changed: the queued step ends the run, and this call goes on with a
-         * step of the requests as they are now */
+        /* the queued step closes every clip, or the requests changed: it ends the run, and
+         * this call goes on with a step of the requests as they are now (if any) */
         e->streak.live = false;
         hb_status rc = streak_take(e, rep, err);
         if (rc) return rc;

@@ -12,20 +12,6 @@
 
 #include "sampling.h"
 
-static inline uint64_t mix(uint64_t z)
-{
-    /* splitmix64's finaliser */
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-double hb_uniform(uint64_t seed, uint64_t counter)
-{
-    uint64_t z = mix(seed + 0x9e3779b97f4a7c15ull * (counter + 1));
-    return (double)(mix(z) >> 11) * 0x1.0p-53;
-}
-
 hb_sampling hb_sampling_greedy(void)
 {
     return (hb_sampling){.temperature = 0, .top_k = 0, .top_p = 1, .ras = false, .ras_window = 7,

@@ -6,9 +6,41 @@
 
 #include "higgsbench/engine.h"
 
+/* Functions the host and the CUDA kernels share (the device makes the same draws and plans). */
+#ifdef __CUDACC__
+#define HB_HOST_DEVICE __host__ __device__
+#else
+#define HB_HOST_DEVICE
+#endif
+
+/* splitmix64's finaliser */
+static inline HB_HOST_DEVICE uint64_t hb_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* A uniform double in [0, 1) that depends only on (seed, counter): 53 bits of two rounds of the
  * splitmix64 finaliser. */
-double hb_uniform(uint64_t seed, uint64_t counter);
+static inline HB_HOST_DEVICE double hb_uniform(uint64_t seed, uint64_t counter)
+{
+    uint64_t z = hb_mix64(seed + 0x9e3779b97f4a7c15ull * (counter + 1));
+    return (double)(hb_mix64(z) >> 11) * 0x1.0p-53;
+}
+
+/* The code the delay pattern fixes for codebook k of clip row p, or -1 where the row draws it:
+ * bos before the codebook's first frame (w = p - k <= 0); eos past the frame budget
+ * (w - 1 >= max_frames), or after the first sampled EOS (row eos_row, codebook eos_cb; -1 before):
+ * at once below eos_cb, in turn above it. */
+static inline HB_HOST_DEVICE int32_t hb_delay_code(long p, int k, long max_frames, long eos_row,
+                                                   int eos_cb, int32_t bos, int32_t eos)
+{
+    long w = p - k;
+    if (w <= 0) return bos;
+    if (w - 1 >= max_frames || (eos_row >= 0 && (k < eos_cb || p >= eos_row + (k - eos_cb)))) return eos;
+    return -1;
+}
 
 /* Streams within a position's counter: counter = position * 32 + stream. */
 enum { HB_STREAM_TEXT = 0, HB_STREAM_CODEBOOK = 1, HB_STREAM_RAS = 9 };

@@ -445,16 +445,11 @@ static void launch_decode_g(int G, dim3 grid, size_t smem, cudaStream_t s, const
                             float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
                             int heads, int kv_heads, int max_batch, int max_seq, int layer)
 {
-#define HB_DEC(GG)                                                                                    \
-    launch_decode<T, TP, GG>(grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out,    \
-                             out_b, part, count, heads, kv_heads, max_batch, max_seq, layer)
-    switch (G) {
-    case 1: HB_DEC(1); break;
-    case 2: HB_DEC(2); break;
-    case 3: HB_DEC(3); break;
-    default: HB_DEC(4); break;
-    }
-#undef HB_DEC
+    hb_dispatch_1to4(G, [&](auto g) {
+        launch_decode<T, TP, decltype(g)::value>(grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc,
+                                                 vc, out, out_b, part, count, heads, kv_heads, max_batch,
+                                                 max_seq, layer);
+    });
 }
 
 template <typename T>
@@ -501,16 +496,11 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
     size_t smem = decode_smem(heads / kv_heads, head_dim);
     if (hb_cuda_decode_mma(n, heads, kv_heads, head_dim, kv_bf16)) {
         __nv_bfloat16 *kc = (__nv_bfloat16 *)kcache, *vc = (__nv_bfloat16 *)vcache;
-#define HB_DEC(GG)                                                                                    \
-    hb_launch(attention_decode_mma_kernel<GG>, grid, DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, \
-              rope, kc, vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer)
-        switch (heads / kv_heads) {
-        case 1: HB_DEC(1); break;
-        case 2: HB_DEC(2); break;
-        case 3: HB_DEC(3); break;
-        default: HB_DEC(4); break;
-        }
-#undef HB_DEC
+        hb_dispatch_1to4(heads / kv_heads, [&](auto g) {
+            hb_launch(attention_decode_mma_kernel<decltype(g)::value>, grid, DEC_THREADS, smem, s, q, k, v,
+                      q_stride, kv_stride, tok, rope, kc, vc, out, out_b, part, count, heads, kv_heads,
+                      max_batch, max_seq, layer);
+        });
         return;
     }
     if (kv_bf16)

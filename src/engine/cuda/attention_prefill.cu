@@ -164,15 +164,10 @@ static void launch_pf_g(int G, int n, int kv_heads, cudaStream_t s, const float 
                         const dev_token *tok, const void *kc, const void *vc, float *out,
                         __nv_bfloat16 *out_b, int heads, int max_batch, int max_seq, int layer)
 {
-#define HB_PF(GG) \
-    launch_pf<T, HD, GG>(n, kv_heads, s, q, q_stride, tok, kc, vc, out, out_b, heads, max_batch, max_seq, layer)
-    switch (G) {
-    case 1: HB_PF(1); break;
-    case 2: HB_PF(2); break;
-    case 3: HB_PF(3); break;
-    default: HB_PF(4); break;
-    }
-#undef HB_PF
+    hb_dispatch_1to4(G, [&](auto g) {
+        launch_pf<T, HD, decltype(g)::value>(n, kv_heads, s, q, q_stride, tok, kc, vc, out, out_b, heads,
+                                             max_batch, max_seq, layer);
+    });
 }
 
 template <typename T>

@@ -140,6 +140,8 @@ static void free_workspace(hb_backend *b)
 }
 
 static void drop_graphs(hb_backend *b);
+/* a streak's pinned ring: two steps' drawn codes, 16 int32 a row */
+static size_t streak_out_bytes(const hb_backend *b) { return (size_t)b->max_batch * 2 * 2 * HB_NUM_CODEBOOKS * 4; }
 #define CUBLAS_WS_BYTES HB_LT_FLUSH_BYTES /* also cleared to flush L2 while tuning cuBLASLt */
 
 // device picks and codes of max_batch rows, audio and text, one allocation
@@ -176,7 +178,7 @@ static void cuda_destroy(hb_backend *b)
     dev_free(b, b->streak, HB_MEM_WORKSPACE, (size_t)b->max_batch * sizeof(hb_streak_row));
     if (b->streak_out) {
         cudaFreeHost(b->streak_out);
-        hb_mem_add(b->mem, HB_MEM_OTHER, -(int64_t)((size_t)b->max_batch * 2 * 2 * HB_NUM_CODEBOOKS * 4));
+        hb_mem_add(b->mem, HB_MEM_OTHER, -(int64_t)streak_out_bytes(b));
     }
     for (int i = 0; i < 2; i++)
         if (b->streak_ev[i]) cudaEventDestroy(b->streak_ev[i]);
@@ -366,7 +368,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) rc = dev_alloc(b, (void **)&b->streak, (size_t)max_batch * sizeof(hb_streak_row), HB_MEM_WORKSPACE,
                             "the streak state", err);
     if (!rc) {
-        size_t ob = (size_t)max_batch * 2 * 2 * HB_NUM_CODEBOOKS * 4;
+        size_t ob = streak_out_bytes(b);
         if (cudaMallocHost((void **)&b->streak_out, ob) != cudaSuccess)
             rc = hb_fail(err, HB_ERR_NOMEM, "cannot pin %zu bytes of host memory", ob);
         else hb_mem_add(b->mem, HB_MEM_OTHER, (int64_t)ob);
@@ -655,13 +657,15 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     int H = c->hidden, rows = hb_codebook_rows(c);
     char *stage = b->pinned;
     stage_layout sl = layout_of(c, n, pl);
-    if (pl.resident) /* the tokens and picks from the streak's state; its index lists are up */
+    if (pl.resident) { /* the tokens and picks from the streak's state; its index lists are up */
         hb_cuda_streak_plan(b->streak, (int)n, b->tok, b->picks, c->stream_bos, c->stream_eos, s);
-    if (!pl.resident) CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
-    if (!pl.resident) CUDA_TRY(cudaMemcpyAsync(b->idx, stage + sl.idx, 2 * n * 4, cudaMemcpyHostToDevice, s));
-    if (pl.draw && pl.want[1] && !pl.resident)
-        CUDA_TRY(cudaMemcpyAsync(b->picks, stage + sl.picks, (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick),
-                                 cudaMemcpyHostToDevice, s));
+    } else {
+        CUDA_TRY(cudaMemcpyAsync(b->tok, stage, n * sizeof(hb_token), cudaMemcpyHostToDevice, s));
+        CUDA_TRY(cudaMemcpyAsync(b->idx, stage + sl.idx, 2 * n * 4, cudaMemcpyHostToDevice, s));
+        if (pl.draw && pl.want[1])
+            CUDA_TRY(cudaMemcpyAsync(b->picks, stage + sl.picks,
+                                     (size_t)pl.want[1] * HB_NUM_CODEBOOKS * sizeof(hb_pick), cudaMemcpyHostToDevice, s));
+    }
     if (pl.draw && pl.want[0])
         CUDA_TRY(cudaMemcpyAsync(b->tpicks, stage + sl.tpicks, (size_t)pl.want[0] * sizeof(hb_text_pick),
                                  cudaMemcpyHostToDevice, s));
@@ -704,6 +708,20 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
         out_off += (size_t)cnt * N;
     }
     return HB_OK;
+}
+
+/* The workspace, head outputs and pinned staging that plan pl needs (layout sl); captured
+ * graphs point at the old buffers, so they go when any of them moves. */
+static hb_status grow_for(hb_backend *b, const fwd_plan &pl, const stage_layout &sl, hb_error *err)
+{
+    size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
+    size_t logit_floats = (size_t)pl.want[0] * b->c.vocab + (size_t)pl.want[1] * hb_audio_vocab(&b->c);
+    hb_status rc = grow_workspace(b, pl.n, err);
+    if (!rc) rc = grow_logits(b, logit_floats, err);
+    if (!rc) rc = grow_pinned(b, sl.total, err);
+    if (b->ws_tokens != ws_before || b->logit_floats != lg_before || b->pinned_bytes != pin_before)
+        drop_graphs(b);
+    return rc;
 }
 
 /* Queues one forward pass of plan pl on the stream (its inputs staged): replays its CUDA graph,
@@ -801,15 +819,9 @@ static hb_status cuda_forward(hb_backend *b, const hb_token *tok, size_t n, floa
                     (pl.want[0] && !draws->text) || (pl.want[1] && !draws->audio)))
         return hb_fail(err, HB_ERR_INTERNAL, "%d text and %d audio rows to draw: more than the %d "
                        "request slots, or no picks", pl.want[0], pl.want[1], b->max_batch);
-    size_t logit_floats = (size_t)pl.want[0] * c->vocab + (size_t)pl.want[1] * hb_audio_vocab(c);
-    size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
     stage_layout sl = layout_of(c, n, pl);
-    hb_status rc = grow_workspace(b, n, err);
-    if (!rc) rc = grow_logits(b, logit_floats, err);
-    if (!rc) rc = grow_pinned(b, sl.total, err);
+    hb_status rc = grow_for(b, pl, sl, err);
     if (rc) return rc;
-    if (b->ws_tokens != ws_before || b->logit_floats != lg_before || b->pinned_bytes != pin_before)
-        drop_graphs(b); // captured graphs point at the old buffers
     // stage: tokens, then the per-path MLP index lists, then the head index lists
     char *stage = b->pinned;
     memcpy(stage, tok, n * sizeof(hb_token));
@@ -863,13 +875,8 @@ static hb_status cuda_streak_begin(hb_backend *b, const hb_streak_row *rows, siz
     }
     fwd_plan pl = {n, {0, (int)n}, {0, (int)n}, true, b->fuse_decode, true};
     stage_layout sl = layout_of(c, n, pl);
-    size_t ws_before = b->ws_tokens, lg_before = b->logit_floats, pin_before = b->pinned_bytes;
-    hb_status rc = grow_workspace(b, n, err);
-    if (!rc) rc = grow_logits(b, n * (size_t)hb_audio_vocab(c), err);
-    if (!rc) rc = grow_pinned(b, sl.total, err);
+    hb_status rc = grow_for(b, pl, sl, err);
     if (rc) return rc;
-    if (b->ws_tokens != ws_before || b->logit_floats != lg_before || b->pinned_bytes != pin_before)
-        drop_graphs(b);
     CUDA_TRY(cudaStreamSynchronize(b->stream)); /* the staging buffer is free */
     int32_t *ix = (int32_t *)(b->pinned + sl.idx); /* every row on the audio path, every row a head row */
     for (size_t i = 0; i < n; i++) ix[i] = ix[n + i] = (int32_t)i;

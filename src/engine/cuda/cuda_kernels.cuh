@@ -9,6 +9,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 extern "C" {
 #include "../engine_internal.h"
 }
@@ -27,6 +29,18 @@ __device__ __forceinline__ void pdl_enter()
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// A count of 1 to 4 (above 4: 4) as a template argument: calls f(std::integral_constant<int, v>)
+// (the query heads a KV head serves, float4 a thread of a row, ...).
+template <typename F> static inline void hb_dispatch_1to4(int v, F &&f)
+{
+    switch (v) {
+    case 1: f(std::integral_constant<int, 1>()); break;
+    case 2: f(std::integral_constant<int, 2>()); break;
+    case 3: f(std::integral_constant<int, 3>()); break;
+    default: f(std::integral_constant<int, 4>()); break;
+    }
 }
 
 template <typename... KArgs, typename... Args>

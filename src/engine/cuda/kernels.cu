@@ -157,16 +157,10 @@ static void launch_rmsnorm(int n, cudaStream_t s, float *x, const float *add, bo
                   out_by_row, out_bf16, hidden, eps);
         return;
     }
-#define HB_NORM(NV)                                                                                  \
-    hb_launch(rmsnorm_vec_kernel<NV>, n, NORM_THREADS, 0, s, x, add, add_by_row, tok, idx, w_text, \
-              w_audio, out, out_by_row, out_bf16, hidden, eps)
-    switch (per) {
-    case 1: HB_NORM(1); break;
-    case 2: HB_NORM(2); break;
-    case 3: HB_NORM(3); break;
-    default: HB_NORM(4); break;
-    }
-#undef HB_NORM
+    hb_dispatch_1to4(per, [&](auto nv) {
+        hb_launch(rmsnorm_vec_kernel<decltype(nv)::value>, n, NORM_THREADS, 0, s, x, add, add_by_row, tok, idx,
+                  w_text, w_audio, out, out_by_row, out_bf16, hidden, eps);
+    });
 }
 
 void hb_cuda_rmsnorm_path(float *x, const dev_token *tok, int n, const float *w_text,

@@ -2,28 +2,14 @@
 // a run of steps is queued without the host (see hb_streak_row and generate.c). The same rules
 // as generate.c's audio_plan and audio_apply, for request state r and the row p = r.nrows that
 // the step produces, codebook k (K = 8), w = p - k its wrapped frame index:
-//   forced code: BOS when w <= 0; EOS when w - 1 >= max_frames, or after the first sampled EOS
-//     (row e, codebook c): k < c, or p >= e + (k - c); otherwise a draw with
-//     u = U(seed, 32 pos + 1 + k) and, with RAS, u_ras = U(seed, 32 pos + 9 + k) and the
-//     codebook's latest ras_window content codes, U the counter-based uniform of sampling.c;
+//   forced code: hb_delay_code (BOS when w <= 0; EOS when w - 1 >= max_frames, or after the
+//     first sampled EOS (row e, codebook c): k < c, or p >= e + (k - c)); otherwise a draw with
+//     u = hb_uniform(seed, 32 pos + 1 + k) and, with RAS, u_ras = hb_uniform(seed, 32 pos + 9 + k)
+//     and the codebook's latest ras_window content codes (sampling.h, shared with the host);
 //   after the draw: the first sampled EOS (highest such k) sets (e, c) = (p, k) and ends the
 //     codebooks below k at once (where p - k >= 1); the row is the next input; a row all EOS
 //     closes the clip (later steps then leave the state alone and re-feed the same position).
 #include "cuda_kernels.cuh"
-
-// sampling.c's hb_uniform: splitmix64's finaliser twice, 53 bits.
-__device__ __forceinline__ uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-__device__ __forceinline__ double uniform(uint64_t seed, uint64_t counter)
-{
-    uint64_t z = mix64(seed + 0x9e3779b97f4a7c15ull * (counter + 1));
-    return (double)(mix64(z) >> 11) * 0x1.0p-53;
-}
 
 // One block a row, a thread a codebook: the step's token and its 8 picks.
 __global__ void streak_plan_kernel(const hb_streak_row *rows, dev_token *tok, hb_pick *picks,
@@ -34,20 +20,17 @@ __global__ void streak_plan_kernel(const hb_streak_row *rows, dev_token *tok, hb
     const hb_streak_row &st = rows[i];
     hb_pick q;
     memset(&q, 0, sizeof q);
-    long p = st.nrows, w = p - k;
-    bool eos_forced = (w - 1 >= (long)st.max_frames) ||
-                      (st.eos_row >= 0 && (k < st.eos_cb || p >= (long)st.eos_row + (k - st.eos_cb)));
-    q.forced = st.done ? eos : w <= 0 ? bos : eos_forced ? eos : -1;
+    q.forced = st.done ? eos : hb_delay_code(st.nrows, k, st.max_frames, st.eos_row, st.eos_cb, bos, eos);
     if (q.forced < 0) {
         uint64_t c0 = (uint64_t)st.pos * 32;
         q.ban_eos = st.exact;
         q.top_k = st.top_k;
         q.top_p = st.top_p;
         q.temperature = st.temperature;
-        q.u = uniform(st.seed, c0 + 1 + k);
+        q.u = hb_uniform(st.seed, c0 + HB_STREAM_CODEBOOK + k);
         if (st.ras_repeat > 0) {
             q.ras_repeat = st.ras_repeat;
-            q.u_ras = uniform(st.seed, c0 + 9 + k);
+            q.u_ras = hb_uniform(st.seed, c0 + HB_STREAM_RAS + k);
             int m = min(st.nhist[k], st.ras_window);
             for (int j = 0; j < m; j++) q.hist[j] = st.hist[k][(st.hnew[k] - j + HB_PICK_HIST) % HB_PICK_HIST];
             q.nhist = m;
