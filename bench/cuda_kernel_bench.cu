@@ -1,6 +1,7 @@
 // cuda_kernel_bench.cu - every kernel family of the CUDA backend timed on the base-3b shapes of
 // one audio decode step (batch 1, context 512), with the bandwidth each reaches and its share of
-// a step; the same kernels' CPU-reference checks live in tests/gpu.
+// a step (the audio draw also at 8, 32 and 64 rows, in each sampling mode); the same kernels'
+// CPU-reference checks live in tests/gpu.
 //
 // usage: cuda_kernel_bench [CONTEXT]
 // With HB_GEMV_SWEEP set in the environment it times every one-token GEMV configuration (the
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <vector>
 
 #include <cublasLt.h>
@@ -79,6 +81,19 @@ static void run_att(void *p)
                               8, 128, ATT_BATCH, ATT_SEQ, 0, ATT_SEQ - 1, a->sms, 0);
         }
     }
+}
+
+struct draw_ctx {
+    const float *logits;
+    const hb_pick *picks;
+    int32_t *codes;
+    int rows;
+};
+
+static void run_draw(void *p)
+{
+    draw_ctx *d = (draw_ctx *)p;
+    hb_cuda_draw_codes(d->logits, d->rows, 1026, d->picks, 1024, 1025, 1024, d->codes, 0);
 }
 
 struct norm_ctx {
@@ -383,6 +398,45 @@ int main(int argc, char **argv)
     printf("%-24s %8.3f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", "rmsnorm", 3.0 * H * 4 / 1e6, nms,
            3.0 * H * 4 / nms / 1e6, 57, nms * 57);
     total += nms * 57;
+    { /* the audio draw, one block a codebook (8 a row), logits uniform in [-4, 4) */
+        const int rows = ATT_BATCH, n = 1026;
+        std::vector<float> hl((size_t)rows * 8 * n);
+        unsigned st = 12345;
+        for (float &f : hl) st = st * 1664525u + 1013904223u, f = (float)(st >> 8) / 16777216.f * 8.f - 4.f;
+        float *dl;
+        hb_pick *dp;
+        int32_t *dc;
+        cudaMalloc((void **)&dl, hl.size() * 4);
+        cudaMalloc((void **)&dp, (size_t)rows * 8 * sizeof(hb_pick));
+        cudaMalloc((void **)&dc, (size_t)rows * 16 * 4);
+        cudaMemcpy(dl, hl.data(), hl.size() * 4, cudaMemcpyHostToDevice);
+        struct {
+            const char *name;
+            float temperature, top_p;
+            int top_k;
+        } modes[] = {{"greedy", 0.f, 1.f, 0}, {"temperature 0.7", 0.7f, 1.f, 0}, {"top-k 50", 0.7f, 1.f, 50},
+                     {"top-p 0.95 *", 0.7f, 0.95f, 0}};
+        for (auto &m : modes) {
+            std::vector<hb_pick> hp((size_t)rows * 8);
+            for (size_t i = 0; i < hp.size(); i++) {
+                hb_pick &q = hp[i];
+                memset(&q, 0, sizeof q);
+                q.forced = -1, q.temperature = m.temperature, q.top_p = m.top_p, q.top_k = m.top_k;
+                q.u = (double)((i * 7919) % 1000) / 1000.0;
+            }
+            cudaMemcpy(dp, hp.data(), hp.size() * sizeof(hb_pick), cudaMemcpyHostToDevice);
+            for (int r : {1, 8, 32, 64}) {
+                draw_ctx d = {dl, dp, dc, r};
+                float ms = time_ms(run_draw, &d);
+                char name[64];
+                snprintf(name, sizeof name, "audio draw b%d, %s", r, m.name);
+                printf("%-24s %8.3f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, r * 8 * n * 4 / 1e6, ms,
+                       r * 8 * n * 4 / ms / 1e6, r == 1 ? 1 : 0, r == 1 ? ms : 0.0);
+                if (r == 1 && m.top_p < 1) total += ms;
+            }
+        }
+        cudaFree(dl), cudaFree(dp), cudaFree(dc);
+    }
     printf("sum of the kernels of one step (GEMVs back to back, the others launched alone): %.3f ms\n", total);
     gemm_section(w, copies, getenv("HB_GEMM_SWEEP") != NULL);
     return 0;

@@ -6,6 +6,7 @@
 //   - RMSNorm in each form the backend uses (path weights, gathered rows, the residual add fused
 //     in, bf16 output by row or in order), row lengths taking the register path and the loop;
 //   - the SwiGLU of [gate | up] rows to bf16, both kernels;
+//   - the audio draw against the host's rule, every sampling mode and each form of its sort;
 //   - the batched GEMV (tensor-core MMAs) in every configuration and token-group width;
 //   - a prompt pass's attention, tiled (and the grouped kernel), one prompt and a batch whose
 //     tiles mix slots, against the rotated q and the cache as the RoPE kernel left them.
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <algorithm>
 #include <vector>
 
 #include "../../src/engine/cuda/cuda_kernels.cuh"
@@ -332,6 +334,81 @@ static void swiglu_case(int I)
     cudaFree(dgu), cudaFree(dout);
 }
 
+/* The audio draw on the device against the host's rule (hb_pick_sample), codebooks of n head
+ * outputs (n - 2 codes, then the stream BOS and EOS): greedy, plain temperature, top-p, top-k,
+ * both, RAS resamples, fixed codes, EOS banned or not; logits on a coarse grid, so ties (broken
+ * by index) are common. The n chosen give each form of the sort: 2 entries a thread (n <= 512, 32
+ * and 256 threads), 4 and 8, up to the largest codebook drawn on the device. */
+static void draw_case(int n, int nrows)
+{
+    const int K = HB_NUM_CODEBOOKS, blocks = nrows * K, bos = n - 2, eos = n - 1;
+    std::vector<float> l((size_t)blocks * n);
+    for (float &v : l) v = roundf(frand() * 12.f) * 0.5f;
+    std::vector<hb_pick> pk((size_t)blocks);
+    for (int b = 0; b < blocks; b++) {
+        hb_pick &p = pk[(size_t)b];
+        memset(&p, 0, sizeof p);
+        int mode = b % 7;
+        p.forced = mode == 6 ? b % (n - 2) : -1;
+        p.ban_eos = b % 3 == 0;
+        p.temperature = mode == 0 ? 0.f : 0.4f + 0.1f * (float)(b % 9);
+        p.top_k = mode == 2 ? 40 : mode == 3 ? 3 + b % 50 : 0;
+        p.top_p = mode == 1 || mode == 3 ? 0.8f + 0.02f * (float)(b % 10) : mode == 4 ? 0.95f : 1.f;
+        p.ras_repeat = mode == 5 || mode == 4 ? 1 + b % 2 : 0;
+        p.nhist = p.ras_repeat ? 1 + b % HB_PICK_HIST : 0;
+        /* the history from the codebook's top codes, so that resamples happen */
+        std::vector<int> top;
+        const float *lb = l.data() + (size_t)b * n;
+        float mx = *std::max_element(lb, lb + n - 2);
+        for (int i = 0; i < n - 2; i++)
+            if (lb[i] >= mx - 0.5f) top.push_back(i);
+        for (int i = 0; i < p.nhist; i++) p.hist[i] = top[(size_t)((frand() + 1.f) * 0.5f * (float)top.size()) % top.size()];
+        p.u = (frand() + 1.0) * 0.5, p.u_ras = (frand() + 1.0) * 0.5;
+    }
+    float *dl;
+    hb_pick *dp;
+    int32_t *dout;
+    CK(cudaMalloc((void **)&dl, l.size() * 4));
+    CK(cudaMalloc((void **)&dp, pk.size() * sizeof(hb_pick)));
+    CK(cudaMalloc((void **)&dout, (size_t)nrows * 2 * K * 4));
+    CK(cudaMemcpy(dl, l.data(), l.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dp, pk.data(), pk.size() * sizeof(hb_pick), cudaMemcpyHostToDevice));
+    hb_cuda_draw_codes(dl, nrows, n, dp, bos, eos, n - 2, dout, 0);
+    CK(cudaDeviceSynchronize());
+    std::vector<int32_t> got((size_t)nrows * 2 * K);
+    CK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
+    hb_sample_ws ws;
+    hb_error err;
+    if (hb_sample_ws_init(&ws, n, &err) != HB_OK) {
+        printf("FAIL draw n %d: %s\n", n, err.msg);
+        failures++;
+        return;
+    }
+    std::vector<uint8_t> ban((size_t)n, 0);
+    int bad = 0, first = -1, resampled = 0;
+    for (int b = 0; b < blocks; b++) {
+        int row = b / K, k = b % K;
+        int32_t want = hb_pick_sample(l.data() + (size_t)b * n, n, &pk[(size_t)b], bos, eos, n - 2, ban.data(), &ws);
+        hb_pick once = pk[(size_t)b];
+        once.ras_repeat = 0;
+        resampled += want != hb_pick_sample(l.data() + (size_t)b * n, n, &once, bos, eos, n - 2, ban.data(), &ws);
+        if (got[(size_t)row * 2 * K + k] != want || got[(size_t)row * 2 * K + K + k] != -1) {
+            if (first < 0) first = b;
+            bad++;
+        }
+    }
+    hb_sample_ws_free(&ws);
+    printf("%s audio draw, %d entries a codebook, %d draws (%d RAS resamples): %d differ from the host's\n",
+           bad || !resampled ? "FAIL" : "ok  ", n, blocks, resampled, bad);
+    if (!resampled) failures++; /* the case must exercise the resample */
+    if (bad) {
+        int row = first / K, k = first % K;
+        printf("     block %d: device %d, host mode %d\n", first, got[(size_t)row * 2 * K + k], first % 7);
+        failures++;
+    }
+    cudaFree(dl), cudaFree(dp), cudaFree(dout);
+}
+
 /* The batched GEMV (tensor-core MMAs) in every configuration: n tokens of bf16 activations
  * against N rows of bf16 weights (N not always a multiple of the 16-row block) over K columns. */
 static void mmv_case(int n, int N, int K)
@@ -472,6 +549,7 @@ int main(void)
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     for (int hidden : {3072, 64, 4100, 70}) norm_case(hidden); /* the last two: the loop form */
     for (int I : {8192, 6}) swiglu_case(I);
+    for (int n : {34, 300, 700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, 24);
     /* the batched GEMV: each token-group width (8, 16), partial groups, a partial row block,
      * K from one 32-column group to the down_proj's 8192 */
     const int mmv[][3] = {{2, 5120, 3072}, {8, 64, 96}, {3, 40, 32}, {16, 3072, 8192}, {9, 100, 160},

@@ -8,7 +8,7 @@
 //     mode), lowest index on ties;
 //   otherwise p_i = exp((l_i - max) / T) over the allowed entries, and either the inverse CDF of
 //     u in index order (no filter), or: the entries with p_i > 0 sorted by (l_i descending, i
-//     ascending) (a bitonic sort of 64-bit keys in shared memory), cut to the first top_k, then
+//     ascending) (a bitonic sort of 64-bit keys, mostly in registers), cut to the first top_k, then
 //     to the shortest prefix whose sum reaches top_p of the total, and the inverse CDF of u over
 //     that prefix in sorted order;
 //   RAS: a drawn content code seen ras_repeat times or more among hist is redrawn with u_ras by
@@ -27,6 +27,7 @@
 static_assert(sizeof(hb_pick) % 8 == 0, "hb_pick holds doubles");
 
 #define DRAW_THREADS 256
+static_assert(HB_DEVICE_DRAW_MAX_ROWS <= 8 * DRAW_THREADS, "sort_keys takes at most 8 entries a thread");
 
 __device__ __forceinline__ int block_reduce_int(int v, bool is_max, int *scratch)
 {
@@ -156,21 +157,76 @@ __device__ __forceinline__ uint64_t order_key(float v, int i)
     return ((uint64_t)(~u) << 32) | (uint32_t)i;   // ascending key = descending value, then index
 }
 
-__device__ void bitonic_sort(uint64_t *keys, int P)
+// keys[0..P) ascending by a bitonic network, P = E x blockDim (E a power of two): thread t holds
+// entries t E .. t E + E - 1 in registers, so a compare-exchange of stride s < E stays in a
+// thread, one of E <= s < 32 E is a shuffle between lanes, and only the strides of 32 E and more
+// (across warps: 6 of the 66 stages at P = 2048) go through shared memory, with a barrier each.
+// (The network run wholly in shared memory, a barrier a stage, made the draw 5 us slower.)
+template <int E>
+__device__ void bitonic_sort_regs(uint64_t *keys, int P)
 {
-    for (int size = 2; size <= P; size <<= 1)
-        for (int stride = size >> 1; stride > 0; stride >>= 1) {
-            for (int t = threadIdx.x; t < P / 2; t += blockDim.x) {
-                int i = 2 * t - (t & (stride - 1)), j = i + stride;
-                bool up = (i & size) == 0;
-                uint64_t a = keys[i], b = keys[j];
-                if ((a > b) == up) {
-                    keys[i] = b;
-                    keys[j] = a;
-                }
-            }
+    const int t = threadIdx.x;
+    uint64_t v[E];
+    __syncthreads(); /* keys written by every thread */
+#pragma unroll
+    for (int r = 0; r < E; r++) v[r] = keys[t * E + r];
+    for (int size = 2; size <= P; size <<= 1) {
+        int stride = size >> 1;
+        if (stride >= 32 * E) { /* across warps */
+#pragma unroll
+            for (int r = 0; r < E; r++) keys[t * E + r] = v[r];
             __syncthreads();
+            for (; stride >= 32 * E; stride >>= 1) {
+                for (int p = t; p < P / 2; p += blockDim.x) {
+                    int i = 2 * p - (p & (stride - 1)), j = i + stride;
+                    bool up = (i & size) == 0;
+                    uint64_t a = keys[i], b = keys[j];
+                    if ((a > b) == up) {
+                        keys[i] = b;
+                        keys[j] = a;
+                    }
+                }
+                __syncthreads();
+            }
+#pragma unroll
+            for (int r = 0; r < E; r++) v[r] = keys[t * E + r];
+            __syncthreads(); /* read before anyone writes keys again */
         }
+        for (; stride >= E; stride >>= 1) { /* across lanes: the lower entry keeps the minimum going up */
+#pragma unroll
+            for (int r = 0; r < E; r++) {
+                const int e = t * E + r;
+                uint64_t o = __shfl_xor_sync(0xffffffffu, v[r], stride / E);
+                bool keep_min = ((e & stride) == 0) == ((e & size) == 0);
+                v[r] = keep_min ? (o < v[r] ? o : v[r]) : (o > v[r] ? o : v[r]);
+            }
+        }
+#pragma unroll
+        for (int s = E / 2; s > 0; s >>= 1) { /* within the thread */
+            if (s >= size) continue;
+#pragma unroll
+            for (int r = 0; r < E; r++)
+                if ((r & s) == 0) {
+                    bool up = ((t * E + r) & size) == 0;
+                    uint64_t a = v[r], b = v[r + s];
+                    if ((a > b) == up) v[r] = b, v[r + s] = a;
+                }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < E; r++) keys[t * E + r] = v[r];
+    __syncthreads();
+}
+
+// E = P / blockDim is 2, 4 or 8 (hb_cuda_draw_codes: P <= HB_DEVICE_DRAW_MAX_ROWS, at most
+// DRAW_THREADS threads and at least two entries a thread)
+__device__ void sort_keys(uint64_t *keys, int P)
+{
+    switch (P / (int)blockDim.x) {
+    case 2: bitonic_sort_regs<2>(keys, P); break;
+    case 4: bitonic_sort_regs<4>(keys, P); break;
+    default: bitonic_sort_regs<8>(keys, P); break;
+    }
 }
 
 // top-k / top-p over the sorted allowed entries, then the inverse CDF of u in sorted order
@@ -192,7 +248,7 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
     for (int i = 0; i < (int)(blockDim.x >> 5); i++) m += is[i];
     __syncthreads();
     if (m == 0) return draw_greedy(l, n, pk, bos, eos, fs, is);
-    bitonic_sort(keys, P);
+    sort_keys(keys, P);
     for (int j = threadIdx.x; j < P; j += blockDim.x)
         w[j] = j < m ? exp(((double)l[(uint32_t)keys[j]] - mx) / temp) : 0;
     __syncthreads();
@@ -206,24 +262,31 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
     return (int)(uint32_t)keys[j < m ? j : m - 1];
 }
 
-__global__ void draw_codes_kernel(const float *logits, int n, int P, const hb_pick *picks, int bos,
-                                  int eos, int codebook_size, int32_t *out)
+/* four blocks a SM (64 registers), so batch 64's 512 blocks are one wave */
+__global__ void __launch_bounds__(DRAW_THREADS, 4)
+    draw_codes_kernel(const float *logits, int n, int P, const hb_pick *picks, int bos, int eos,
+                      int codebook_size, int32_t *out)
 {
     pdl_enter();
     extern __shared__ uint64_t smem[];
     uint64_t *keys = smem;
     double *w = (double *)(smem + P);
+    float *l = (float *)(w + P); /* the codebook's head outputs, read once into shared memory */
     __shared__ float fs[32];
     __shared__ int is[32];
     __shared__ double ds[32];
     int row = blockIdx.x / HB_NUM_CODEBOOKS, k = blockIdx.x % HB_NUM_CODEBOOKS;
-    const hb_pick pk = picks[blockIdx.x];
-    const float *l = logits + (size_t)blockIdx.x * n;
+    const hb_pick &pk = picks[blockIdx.x]; /* read in place (a copy went to local memory) */
+    const float *lg = logits + (size_t)blockIdx.x * n;
     int32_t *o = out + (size_t)row * 2 * HB_NUM_CODEBOOKS;
     int bad = INT_MAX;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-        if (!isfinite(l[i])) bad = min(bad, i);
-    bad = block_reduce_int(bad, false, is);
+#pragma unroll 8
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = lg[i];
+        l[i] = v;
+        if (!isfinite(v)) bad = min(bad, i);
+    }
+    bad = block_reduce_int(bad, false, is); /* its barriers publish l */
     int code;
     if (pk.forced >= 0 || bad != INT_MAX) code = pk.forced >= 0 ? pk.forced : 0;
     else if (!(pk.temperature > 0)) code = draw_greedy(l, n, pk, bos, eos, fs, is);
@@ -250,8 +313,10 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
      * with P / 2 = 1024 threads only two blocks fit a SM, and batch 64's 512 blocks took two
      * waves (121 us a step on the H200; batch 1 30 us) */
     int threads = P / 2 < DRAW_THREADS ? P / 2 : DRAW_THREADS;
-    hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, threads, (size_t)P * 16, s, logits, n, P,
-              picks, bos, eos, codebook_size, out);
+    /* keys and weights (16 bytes an entry), then the head outputs: 40 KiB at most */
+    size_t smem = (size_t)P * 16 + (size_t)n * 4;
+    hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, threads, smem, s, logits, n, P, picks, bos, eos,
+              codebook_size, out);
 }
 
 // ------------------------------------------------------------------------------ text rows ----
