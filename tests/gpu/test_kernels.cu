@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <algorithm>
 #include <vector>
 
 #include "../../src/engine/cuda/cuda_kernels.cuh"
@@ -338,10 +337,19 @@ static void swiglu_case(int I)
  * outputs (n - 2 codes, then the stream BOS and EOS): greedy, plain temperature, top-p, top-k,
  * both, RAS resamples, fixed codes, EOS banned or not; logits on a coarse grid, so ties (broken
  * by index) are common. The n chosen give each form of the sort: 2 entries a thread (n <= 512, 32
- * and 256 threads), 4 and 8, up to the largest codebook drawn on the device. */
-static void draw_case(int n, int nrows)
+ * and 256 threads), 4 and 8, up to the largest codebook drawn on the device; and with no more
+ * blocks than SMs, the wide blocks (up to 1024 threads, 2 entries each). */
+static void draw_case(int n, int nrows, int sms)
 {
     const int K = HB_NUM_CODEBOOKS, blocks = nrows * K, bos = n - 2, eos = n - 1;
+    hb_sample_ws ws;
+    hb_error err;
+    if (hb_sample_ws_init(&ws, n, &err) != HB_OK) {
+        printf("FAIL draw n %d: %s\n", n, err.msg);
+        failures++;
+        return;
+    }
+    std::vector<uint8_t> ban((size_t)n, 0);
     std::vector<float> l((size_t)blocks * n);
     for (float &v : l) v = roundf(frand() * 12.f) * 0.5f;
     std::vector<hb_pick> pk((size_t)blocks);
@@ -355,15 +363,17 @@ static void draw_case(int n, int nrows)
         p.top_k = mode == 2 ? 40 : mode == 3 ? 3 + b % 50 : 0;
         p.top_p = mode == 1 || mode == 3 ? 0.8f + 0.02f * (float)(b % 10) : mode == 4 ? 0.95f : 1.f;
         p.ras_repeat = mode == 5 || mode == 4 ? 1 + b % 2 : 0;
-        p.nhist = p.ras_repeat ? 1 + b % HB_PICK_HIST : 0;
-        /* the history from the codebook's top codes, so that resamples happen */
-        std::vector<int> top;
-        const float *lb = l.data() + (size_t)b * n;
-        float mx = *std::max_element(lb, lb + n - 2);
-        for (int i = 0; i < n - 2; i++)
-            if (lb[i] >= mx - 0.5f) top.push_back(i);
-        for (int i = 0; i < p.nhist; i++) p.hist[i] = top[(size_t)((frand() + 1.f) * 0.5f * (float)top.size()) % top.size()];
         p.u = (frand() + 1.0) * 0.5, p.u_ras = (frand() + 1.0) * 0.5;
+        p.nhist = p.ras_repeat ? p.ras_repeat + b % (HB_PICK_HIST - 1) : 0;
+        /* a history of random codes; every other one also holds the first draw's code
+         * ras_repeat times (the host's, without RAS), so that resamples happen */
+        for (int i = 0; i < p.nhist; i++) p.hist[i] = (int)((frand() + 1.f) * 0.5f * (float)(n - 2)) % (n - 2);
+        if (p.ras_repeat && b % 2 == 0) {
+            hb_pick once = p;
+            once.ras_repeat = 0;
+            int32_t first = hb_pick_sample(l.data() + (size_t)b * n, n, &once, bos, eos, n - 2, ban.data(), &ws);
+            for (int i = 0; i < p.ras_repeat; i++) p.hist[p.nhist - 1 - i] = first;
+        }
     }
     float *dl;
     hb_pick *dp;
@@ -377,14 +387,6 @@ static void draw_case(int n, int nrows)
     CK(cudaDeviceSynchronize());
     std::vector<int32_t> got((size_t)nrows * 2 * K);
     CK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
-    hb_sample_ws ws;
-    hb_error err;
-    if (hb_sample_ws_init(&ws, n, &err) != HB_OK) {
-        printf("FAIL draw n %d: %s\n", n, err.msg);
-        failures++;
-        return;
-    }
-    std::vector<uint8_t> ban((size_t)n, 0);
     int bad = 0, first = -1, resampled = 0;
     for (int b = 0; b < blocks; b++) {
         int row = b / K, k = b % K;
@@ -398,8 +400,9 @@ static void draw_case(int n, int nrows)
         }
     }
     hb_sample_ws_free(&ws);
-    printf("%s audio draw, %d entries a codebook, %d draws (%d RAS resamples): %d differ from the host's\n",
-           bad || !resampled ? "FAIL" : "ok  ", n, blocks, resampled, bad);
+    printf("%s audio draw, %d entries a codebook, %d draws (%s; %d RAS resamples): %d differ from the host's\n",
+           bad || !resampled ? "FAIL" : "ok  ", n, blocks,
+           blocks <= sms ? "up to 1024 threads a block" : "up to 256 threads a block", resampled, bad);
     if (!resampled) failures++; /* the case must exercise the resample */
     if (bad) {
         int row = first / K, k = first % K;
@@ -549,7 +552,8 @@ int main(void)
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     for (int hidden : {3072, 64, 4100, 70}) norm_case(hidden); /* the last two: the loop form */
     for (int I : {8192, 6}) swiglu_case(I);
-    for (int n : {34, 300, 700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, 24);
+    for (int n : {34, 300, 700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, 24, sms);
+    for (int n : {700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, sms / 8, sms); /* one block a SM or fewer */
     /* the batched GEMV: each token-group width (8, 16), partial groups, a partial row block,
      * K from one 32-column group to the down_proj's 8192 */
     const int mmv[][3] = {{2, 5120, 3072}, {8, 64, 96}, {3, 40, 32}, {16, 3072, 8192}, {9, 100, 160},

@@ -19,6 +19,8 @@
 // outputs it samples itself.
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cub/device/device_radix_sort.cuh>
 
@@ -27,6 +29,7 @@
 static_assert(sizeof(hb_pick) % 8 == 0, "hb_pick holds doubles");
 
 #define DRAW_THREADS 256
+#define DRAW_WIDE_THREADS 1024
 static_assert(HB_DEVICE_DRAW_MAX_ROWS <= 8 * DRAW_THREADS, "sort_keys takes at most 8 entries a thread");
 
 __device__ __forceinline__ int block_reduce_int(int v, bool is_max, int *scratch)
@@ -262,8 +265,10 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
     return (int)(uint32_t)keys[j < m ? j : m - 1];
 }
 
-/* four blocks a SM (64 registers), so batch 64's 512 blocks are one wave */
-__global__ void __launch_bounds__(DRAW_THREADS, 4)
+/* THREADS 256: four blocks a SM (64 registers), so batch 64's 512 blocks are one wave; 1024:
+ * one block a SM, for draws of fewer blocks than SMs */
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS, THREADS <= DRAW_THREADS ? 4 : 1)
     draw_codes_kernel(const float *logits, int n, int P, const hb_pick *picks, int bos, int eos,
                       int codebook_size, int32_t *out)
 {
@@ -309,14 +314,28 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
 {
     int P = 64;
     while (P < n) P <<= 1;
-    /* at most DRAW_THREADS a block (each thread then sorts and scans P / DRAW_THREADS entries):
-     * with P / 2 = 1024 threads only two blocks fit a SM, and batch 64's 512 blocks took two
-     * waves (121 us a step on the H200; batch 1 30 us) */
-    int threads = P / 2 < DRAW_THREADS ? P / 2 : DRAW_THREADS;
+    static int sms = 0;
+    if (!sms && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 1;
+    int blocks = nrows * HB_NUM_CODEBOOKS;
     /* keys and weights (16 bytes an entry), then the head outputs: 40 KiB at most */
     size_t smem = (size_t)P * 16 + (size_t)n * 4;
-    hb_launch(draw_codes_kernel, nrows * HB_NUM_CODEBOOKS, threads, smem, s, logits, n, P, picks, bos, eos,
-              codebook_size, out);
+    /* no more blocks than SMs (batches up to 16 on 132 SMs): a block's latency is the draw's,
+     * so up to DRAW_WIDE_THREADS threads (two entries each; H200: a batch-8 step 2.293 -> 2.255
+     * ms); else at most DRAW_THREADS (P / 256 entries each): with 1024 threads only two blocks
+     * fit a SM, and batch 64's 512 blocks took two waves (121 us a step on the H200) */
+    static int wide_ok = -1; /* HB_DRAW_WIDE=0: never, for measuring */
+    if (wide_ok < 0) {
+        const char *e = getenv("HB_DRAW_WIDE");
+        wide_ok = !(e && strcmp(e, "0") == 0);
+    }
+    bool wide = wide_ok && blocks <= sms;
+    int cap = wide ? DRAW_WIDE_THREADS : DRAW_THREADS, threads = P / 2 < cap ? P / 2 : cap;
+    if (threads > DRAW_THREADS)
+        hb_launch(draw_codes_kernel<DRAW_WIDE_THREADS>, blocks, threads, smem, s, logits, n, P, picks, bos, eos,
+                  codebook_size, out);
+    else
+        hb_launch(draw_codes_kernel<DRAW_THREADS>, blocks, threads, smem, s, logits, n, P, picks, bos, eos,
+                  codebook_size, out);
 }
 
 // ------------------------------------------------------------------------------ text rows ----
