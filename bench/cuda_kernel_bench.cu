@@ -87,13 +87,13 @@ struct draw_ctx {
     const float *logits;
     const hb_pick *picks;
     int32_t *codes;
-    int rows;
+    int rows, sms;
 };
 
 static void run_draw(void *p)
 {
     draw_ctx *d = (draw_ctx *)p;
-    hb_cuda_draw_codes(d->logits, d->rows, 1026, d->picks, 1024, 1025, 1024, d->codes, 0);
+    hb_cuda_draw_codes(d->logits, d->rows, 1026, d->picks, 1024, 1025, 1024, d->codes, d->sms, 0);
 }
 
 struct norm_ctx {
@@ -426,7 +426,7 @@ int main(int argc, char **argv)
             }
             cudaMemcpy(dp, hp.data(), hp.size() * sizeof(hb_pick), cudaMemcpyHostToDevice);
             for (int r : {1, 8, 32, 64}) {
-                draw_ctx d = {dl, dp, dc, r};
+                draw_ctx d = {dl, dp, dc, r, sms};
                 float ms = time_ms(run_draw, &d);
                 char name[64];
                 snprintf(name, sizeof name, "audio draw b%d, %s", r, m.name);

@@ -383,7 +383,7 @@ static void draw_case(int n, int nrows, int sms)
     CK(cudaMalloc((void **)&dout, (size_t)nrows * 2 * K * 4));
     CK(cudaMemcpy(dl, l.data(), l.size() * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dp, pk.data(), pk.size() * sizeof(hb_pick), cudaMemcpyHostToDevice));
-    hb_cuda_draw_codes(dl, nrows, n, dp, bos, eos, n - 2, dout, 0);
+    hb_cuda_draw_codes(dl, nrows, n, dp, bos, eos, n - 2, dout, sms, 0);
     CK(cudaDeviceSynchronize());
     std::vector<int32_t> got((size_t)nrows * 2 * K);
     CK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));

@@ -140,8 +140,12 @@ static void free_workspace(hb_backend *b)
 }
 
 static void drop_graphs(hb_backend *b);
-/* a streak's pinned ring: two steps' drawn codes, 16 int32 a row */
+/* a streak's pinned ring: two steps' drawn codes, 16 int32 a row; slot i's rows */
 static size_t streak_out_bytes(const hb_backend *b) { return (size_t)b->max_batch * 2 * 2 * HB_NUM_CODEBOOKS * 4; }
+static int32_t *streak_slot(const hb_backend *b, int i)
+{
+    return b->streak_out + (size_t)i * b->max_batch * 2 * HB_NUM_CODEBOOKS;
+}
 #define CUBLAS_WS_BYTES HB_LT_FLUSH_BYTES /* also cleared to flush L2 while tuning cuBLASLt */
 
 // device picks and codes of max_batch rows, audio and text, one allocation
@@ -691,7 +695,7 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
         MATMUL(head, b->h, b->logits + out_off, cnt, N, H);
         if (p && pl.draw) {
             hb_cuda_draw_codes(b->logits + out_off, cnt, hb_codebook_rows(c), b->picks, c->stream_bos,
-                               c->stream_eos, c->codebook_size, b->codes, s);
+                               c->stream_eos, c->codebook_size, b->codes, b->sms, s);
             if (pl.resident) /* the state advanced by the drawn rows; the codes go out after */
                 hb_cuda_streak_apply(b->streak, cnt, b->picks, b->codes, c->stream_eos, c->codebook_size, s);
             else
@@ -898,7 +902,7 @@ static hb_status cuda_streak_launch(hb_backend *b, hb_error *err)
     if (rc) return rc;
     int slot = (b->streak_head + b->streak_queued) % 2;
     size_t row_bytes = 2 * HB_NUM_CODEBOOKS * 4;
-    CUDA_TRY(cudaMemcpyAsync(b->streak_out + (size_t)slot * b->max_batch * 2 * HB_NUM_CODEBOOKS, b->codes,
+    CUDA_TRY(cudaMemcpyAsync(streak_slot(b, slot), b->codes,
                              b->streak_plan.n * row_bytes, cudaMemcpyDeviceToHost, b->stream));
     CUDA_TRY(cudaEventRecord(b->streak_ev[slot], b->stream));
     b->streak_queued++;
@@ -912,8 +916,7 @@ static hb_status cuda_streak_collect(hb_backend *b, int32_t *audio_out, hb_error
     int slot = b->streak_head;
     CUDA_TRY(cudaEventSynchronize(b->streak_ev[slot]));
     CUDA_TRY(cudaGetLastError());
-    memcpy(audio_out, b->streak_out + (size_t)slot * b->max_batch * 2 * HB_NUM_CODEBOOKS,
-           b->streak_plan.n * 2 * HB_NUM_CODEBOOKS * 4);
+    memcpy(audio_out, streak_slot(b, slot), b->streak_plan.n * 2 * HB_NUM_CODEBOOKS * 4);
     b->streak_head = (slot + 1) % 2;
     b->streak_queued--;
     return HB_OK;

@@ -308,9 +308,10 @@ void hb_cuda_attention_prefill(const float *q, int q_stride, const dev_token *to
 
 // sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
 // picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first
-// non-finite entry of each codebook or -1). n at most HB_DEVICE_DRAW_MAX_ROWS.
+// non-finite entry of each codebook or -1). n at most HB_DEVICE_DRAW_MAX_ROWS; sms: the
+// device's streaming multiprocessors (draws of no more blocks than that run wider blocks).
 void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *picks, int bos,
-                        int eos, int codebook_size, int32_t *out, cudaStream_t s);
+                        int eos, int codebook_size, int32_t *out, int sms, cudaStream_t s);
 
 // sample.cu, text rows: the token of each of nrows text-head rows (V entries), drawn by picks
 // (one a row) as hb_text_pick_sample does; out gets 2 int32 a row (the token, the first

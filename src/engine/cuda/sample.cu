@@ -221,8 +221,8 @@ __device__ void bitonic_sort_regs(uint64_t *keys, int P)
     __syncthreads();
 }
 
-// E = P / blockDim is 2, 4 or 8 (hb_cuda_draw_codes: P <= HB_DEVICE_DRAW_MAX_ROWS, at most
-// DRAW_THREADS threads and at least two entries a thread)
+// E = P / blockDim is 2, 4 or 8 (hb_cuda_draw_codes: P <= HB_DEVICE_DRAW_MAX_ROWS, at least two
+// entries a thread, and more than two only in blocks of DRAW_THREADS)
 __device__ void sort_keys(uint64_t *keys, int P)
 {
     switch (P / (int)blockDim.x) {
@@ -310,12 +310,10 @@ __global__ void __launch_bounds__(THREADS, THREADS <= DRAW_THREADS ? 4 : 1)
 }
 
 void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *picks, int bos,
-                        int eos, int codebook_size, int32_t *out, cudaStream_t s)
+                        int eos, int codebook_size, int32_t *out, int sms, cudaStream_t s)
 {
     int P = 64;
     while (P < n) P <<= 1;
-    static int sms = 0;
-    if (!sms && cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 1;
     int blocks = nrows * HB_NUM_CODEBOOKS;
     /* keys and weights (16 bytes an entry), then the head outputs: 40 KiB at most */
     size_t smem = (size_t)P * 16 + (size_t)n * 4;
@@ -330,12 +328,8 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
     }
     bool wide = wide_ok && blocks <= sms;
     int cap = wide ? DRAW_WIDE_THREADS : DRAW_THREADS, threads = P / 2 < cap ? P / 2 : cap;
-    if (threads > DRAW_THREADS)
-        hb_launch(draw_codes_kernel<DRAW_WIDE_THREADS>, blocks, threads, smem, s, logits, n, P, picks, bos, eos,
-                  codebook_size, out);
-    else
-        hb_launch(draw_codes_kernel<DRAW_THREADS>, blocks, threads, smem, s, logits, n, P, picks, bos, eos,
-                  codebook_size, out);
+    auto kernel = threads > DRAW_THREADS ? draw_codes_kernel<DRAW_WIDE_THREADS> : draw_codes_kernel<DRAW_THREADS>;
+    hb_launch(kernel, blocks, threads, smem, s, logits, n, P, picks, bos, eos, codebook_size, out);
 }
 
 // ------------------------------------------------------------------------------ text rows ----
