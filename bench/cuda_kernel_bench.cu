@@ -142,7 +142,10 @@ struct gemm_bench {
     float *y;
     void *flush; // cleared before a launch timed alone, to push the weights out of L2
     size_t flush_bytes;
+    int sms;
+    hb_wsg_cfg wsg; // the weight-streaming GEMM's configuration (split 0: the engine's)
 };
+#define WSGEMM (-2) // gemm_ms's mmv_cfg for the weight-streaming GEMM
 
 /* A launch's median time: alone (the L2 flushed by a memset before each timed launch, as the
  * engine's cuBLASLt tuning does; the memset's dirty lines are written back during the launch,
@@ -160,14 +163,16 @@ static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cubl
     cudaEventCreate(&b);
     std::vector<float> t;
     const float one = 1.f, zero = 0.f;
-    hb_gemm_ctx ctx = {g.h, g.xb, nullptr, 0};
+    hb_gemm_ctx ctx = {g.h, g.xb, nullptr, 0, 0};
     int reps = alone ? 11 : 7, launches = alone ? 1 : copies;
     for (int r = 0; r < reps; r++) {
         if (alone) cudaMemsetAsync(g.flush, r, g.flush_bytes, 0);
         cudaEventRecord(a);
         for (int c = 0; c < launches; c++) {
             const char *wc = w + (size_t)((c + r) % copies) * wbytes;
-            if (mmv_cfg >= 0) hb_cuda_mmv_cfg(mmv_cfg, wc, g.xb, g.y, n, N, K, 0);
+            if (mmv_cfg == WSGEMM && g.wsg.split) hb_cuda_wsgemm_cfg(g.wsg, wc, g.xb, g.y, n, N, K, 0);
+            else if (mmv_cfg == WSGEMM) hb_cuda_wsgemm(wc, g.xb, g.y, n, N, K, 0);
+            else if (mmv_cfg >= 0) hb_cuda_mmv_cfg(mmv_cfg, wc, g.xb, g.y, n, N, K, 0);
             else if (!algo) hb_cuda_matmul_bf16in(&ctx, wc, g.xb, g.y, n, N, K, 0);
             else cublasLtMatmul(g.lt, op, &one, wc, la, g.xb, lb, &zero, g.y, lc, g.y, lc, algo, g.ws, g.ws_bytes, 0);
         }
@@ -185,7 +190,7 @@ static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cubl
 
 static void gemm_section(char *w, int copies, bool sweep)
 {
-    gemm_bench g;
+    gemm_bench g = {};
     cublasCreate(&g.h);
     cublasLtCreate(&g.lt);
     g.ws_bytes = (size_t)32 << 20;
@@ -195,6 +200,7 @@ static void gemm_section(char *w, int copies, bool sweep)
     cudaMalloc((void **)&g.y, (size_t)512 * 16384 * 4);
     fill_random<<<1024, 256>>>(g.xb, (size_t)512 * 8192, 2);
     g.flush_bytes = HB_LT_FLUSH_BYTES;
+    cudaDeviceGetAttribute(&g.sms, cudaDevAttrMultiProcessorCount, 0);
     cudaMalloc(&g.flush, g.flush_bytes);
     struct {
         const char *name;
@@ -202,10 +208,12 @@ static void gemm_section(char *w, int copies, bool sweep)
     } mats[] = {{"q/k/v", 5120, 3072}, {"o_proj", 3072, 3072}, {"gate/up", 16384, 3072}, {"down_proj", 3072, 8192}};
     printf("batched products (bf16 in, fp32 out), a launch's median alone (L2 flushed) and chained (%d "
            "back to back): cublasGemmEx / cuBLASLt heuristic #0 / the fastest of its first 8 alone (the "
-           "engine above %d tokens); up to %d tokens the batched GEMV (the engine's configuration *%s)\n",
-           copies, HB_MMV_DEFAULT, HB_MMV_MAX_TOKENS, sweep ? ", every one with HB_GEMM_SWEEP" : "");
+           "engine above %d tokens); up to %d tokens the batched GEMV (the engine's configuration *%s); "
+           "the weight-streaming GEMM (the engine's from %d to %d tokens)\n",
+           copies, HB_WSG_MAX_TOKENS, HB_MMV_MAX_TOKENS, sweep ? ", every one with HB_GEMM_SWEEP" : "",
+           HB_MMV_DEFAULT + 1, HB_WSG_MAX_TOKENS);
     std::vector<int> ns = {2, 4, 8, 16, 32, 64, 128, 512};
-    if (!sweep) ns = {8, 64};
+    if (!sweep) ns = {8, 32, 64};
     for (int n : ns)
         for (auto &m : mats) {
             size_t wb = ((size_t)m.N * m.K * 2 + 255) / 256 * 256;
@@ -246,6 +254,22 @@ static void gemm_section(char *w, int copies, bool sweep)
                 printf("gemm n %3d %-10s batched GEMV [%2d warps, unroll %d, %2d rows, L2 hint %d]%s alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us\n",
                        n, m.name, hb_mmv_cfgs[c].warps, hb_mmv_cfgs[c].unroll, 16 * hb_mmv_cfgs[c].row_tiles, hb_mmv_cfgs[c].l2_hint,
                        chosen ? " *" : "  ", ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3);
+            }
+            if (hb_cuda_wsgemm_fits(n, m.N, m.K) && n > HB_MMV_DEFAULT) {
+                float ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, true);
+                float ch = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, false);
+                printf("gemm n %3d %-10s weight-streaming GEMM [split %d] * alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us (%5.2f TB/s)\n",
+                       n, m.name, hb_wsgemm_split(n, m.N, m.K), ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3,
+                       bytes / ch / 1e9);
+                for (int v = 0; v < 4 && getenv("HB_WSG_SWEEP"); v++)
+                    for (int split = 1; split <= 8; split++) {
+                        g.wsg = hb_wsg_cfg{split, 1 + (v >> 1), (v & 1) != 0};
+                        ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, true);
+                        ch = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, false);
+                        printf("gemm n %3d %-10s weight-streaming GEMM [%d warps, early %d, split %d]   alone %6.1f us (%5.2f TB/s); chained %6.1f us (%5.2f TB/s)\n",
+                               n, m.name, 4 * g.wsg.wn, g.wsg.early, split, ms * 1e3, bytes / ms / 1e9, ch * 1e3, bytes / ch / 1e9);
+                    }
+                g.wsg = hb_wsg_cfg{};
             }
             cublasLtMatmulPreferenceDestroy(pref);
             cublasLtMatrixLayoutDestroy(la);

@@ -412,29 +412,37 @@ static void draw_case(int n, int nrows, int sms)
     cudaFree(dl), cudaFree(dp), cudaFree(dout);
 }
 
-/* The batched GEMV (tensor-core MMAs) in every configuration: n tokens of bf16 activations
- * against N rows of bf16 weights (N not always a multiple of the 16-row block) over K columns. */
-static void mmv_case(int n, int N, int K)
+/* A product's inputs: N x K weights and n x K activations, bf16 values drawn uniform in [-1, 1),
+ * on the device (*dw, *dx), and the reference y[t][r] in double from the same rounded values */
+static void random_product(int n, int N, int K, std::vector<double> &ref, __nv_bfloat16 **dw, __nv_bfloat16 **dx)
 {
     std::vector<__nv_bfloat16> w((size_t)N * K), x((size_t)n * K);
     std::vector<float> wf(w.size()), xf(x.size());
     for (size_t i = 0; i < w.size(); i++) w[i] = __float2bfloat16(frand()), wf[i] = __bfloat162float(w[i]);
     for (size_t i = 0; i < x.size(); i++) x[i] = __float2bfloat16(frand()), xf[i] = __bfloat162float(x[i]);
-    std::vector<double> ref((size_t)n * N);
+    ref.assign((size_t)n * N, 0.0);
     for (int t = 0; t < n; t++)
         for (int r = 0; r < N; r++) {
             double acc = 0;
             for (int k = 0; k < K; k++) acc += (double)xf[(size_t)t * K + k] * wf[(size_t)r * K + k];
             ref[(size_t)t * N + r] = acc;
         }
+    CK(cudaMalloc((void **)dw, w.size() * 2));
+    CK(cudaMalloc((void **)dx, x.size() * 2));
+    CK(cudaMemcpy(*dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(*dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
+}
+
+/* The batched GEMV (tensor-core MMAs) in every configuration: n tokens of bf16 activations
+ * against N rows of bf16 weights (N not always a multiple of the 16-row block) over K columns. */
+static void mmv_case(int n, int N, int K)
+{
+    std::vector<double> ref;
     __nv_bfloat16 *dw, *dx;
+    random_product(n, N, K, ref, &dw, &dx);
     float *dy;
     size_t ybytes = ((size_t)n * N + 64) * 4; /* and a guard past the end */
-    CK(cudaMalloc((void **)&dw, w.size() * 2));
-    CK(cudaMalloc((void **)&dx, x.size() * 2));
     CK(cudaMalloc((void **)&dy, ybytes));
-    CK(cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
     double scale = sqrt((double)K) / 3; /* the spread of a sum of K products of U(-1, 1) values */
     for (int c = 0; c < hb_mmv_ncfgs; c++) {
         CK(cudaMemset(dy, 0xff, ybytes)); /* NaN everywhere: a row not written shows */
@@ -453,6 +461,49 @@ static void mmv_case(int n, int N, int K)
         printf("%s batched GEMV [%d warps, unroll %d, %d rows, L2 hint %d] n %d N %d K %d: worst error %.2g of the scale%s\n",
                ok ? "ok  " : "FAIL", hb_mmv_cfgs[c].warps, hb_mmv_cfgs[c].unroll, 16 * hb_mmv_cfgs[c].row_tiles, hb_mmv_cfgs[c].l2_hint, n, N, K, worst,
                guard ? "" : ", wrote past the output");
+        if (!ok) failures++;
+    }
+    cudaFree(dw), cudaFree(dx), cudaFree(dy);
+}
+
+/* The weight-streaming GEMM: n tokens against N rows (N not always a multiple of the 128-row
+ * tile) over K columns, K cut over 1 to 8 blocks of a cluster (more than K has steps too: those
+ * blocks add zeros) and the split the backend runs; each result twice, bit for bit the same.
+ * Odd n writes y one float past an aligned address (no 16-byte stores there). */
+static void wsgemm_case(int n, int N, int K)
+{
+    const int yo = n & 1;
+    std::vector<double> ref;
+    __nv_bfloat16 *dw, *dx;
+    random_product(n, N, K, ref, &dw, &dx);
+    float *dy;
+    size_t ybytes = ((size_t)n * N + 64) * 4; /* and a guard past the end */
+    CK(cudaMalloc((void **)&dy, ybytes + 4 * yo));
+    double scale = sqrt((double)K) / 3;
+    const int chosen = hb_wsgemm_split(n, N, K);
+    for (int wn = 1; wn <= 2; wn++)
+    for (int split : {1, 3, 8, chosen}) {
+        std::vector<float> got[2];
+        for (int rep = 0; rep < 2; rep++) {
+            CK(cudaMemset(dy, 0xff, ybytes + 4 * yo)); /* NaN everywhere: a row not written shows */
+            hb_cuda_wsgemm_cfg(hb_wsg_cfg{split, wn, (split & 1) != 0}, dw, dx, dy + yo, n, N, K, 0);
+            CK(cudaGetLastError());
+            CK(cudaDeviceSynchronize());
+            got[rep].resize(ybytes / 4);
+            CK(cudaMemcpy(got[rep].data(), dy + yo, ybytes, cudaMemcpyDeviceToHost));
+        }
+        double worst = 0;
+        for (size_t i = 0; i < ref.size(); i++) {
+            double e = fabs(got[0][i] - ref[i]) / scale;
+            if (!(e <= worst)) worst = e;
+        }
+        bool guard = true, same = memcmp(got[0].data(), got[1].data(), ref.size() * 4) == 0;
+        for (size_t i = ref.size(); i < got[0].size(); i++) guard = guard && isnan(got[0][i]);
+        bool ok = worst <= 1e-4 && guard && same;
+        printf("%s weight-streaming GEMM [%d warps, split %d%s] n %d N %d K %d%s: worst error %.2g of the scale%s%s\n",
+               ok ? "ok  " : "FAIL", 4 * wn, split, split == chosen ? ", the backend's split" : "", n, N, K,
+               yo ? ", y unaligned" : "", worst,
+               guard ? "" : ", wrote past the output", same ? "" : ", two runs differ");
         if (!ok) failures++;
     }
     cudaFree(dw), cudaFree(dx), cudaFree(dy);
@@ -559,6 +610,11 @@ int main(void)
     const int mmv[][3] = {{2, 5120, 3072}, {8, 64, 96}, {3, 40, 32}, {16, 3072, 8192}, {9, 100, 160},
                           {16, 48, 3072}, {13, 17, 64}, {1, 33, 256}, {5, 70, 96}};
     for (auto &m : mmv) mmv_case(m[0], m[1], m[2]);
+    /* the weight-streaming GEMM: both token tiles (32, 64) full and partial, partial row tiles,
+     * K of one 64-column step to the down_proj's 8192 */
+    const int wsg[][3] = {{17, 5120, 3072}, {32, 100, 192}, {33, 3072, 8192}, {64, 300, 3072},
+                          {64, 5120, 256}, {20, 129, 64}, {1, 40, 128}, {48, 16384, 320}};
+    for (auto &m : wsg) wsgemm_case(m[0], m[1], m[2]);
     const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
         int half = sh.hd / 2;

@@ -337,14 +337,22 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
     decode_prologue<G, HD>(qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kcache + row0,
                            vcache + row0, kvdim);
-    unsigned qa[4][4] = {}; /* head g's A fragments: MMA 2j (a0, a2), MMA 2j + 1 (a0, a2) */
-    if (g < G)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const float *qr = qs + g * HD + 32 * j + 8 * c;
-            qa[j][0] = pack_bf16(qr[0], qr[1]), qa[j][1] = pack_bf16(qr[2], qr[3]);
-            qa[j][2] = pack_bf16(qr[4], qr[5]), qa[j][3] = pack_bf16(qr[6], qr[7]);
+    /* head g's A fragments, packed to bf16 once in shared memory and read as each group of rows
+     * needs them (held in registers they cost 16 a lane, and the kernel spilled): row g, uint4
+     * 4 j + c holds MMA 2j's (a0, a2) and MMA 2j + 1's; rows G..7 zero; rows 20 uint4 apart, so
+     * the 8 rows a load touches fall in different banks */
+    __shared__ uint4 qpk[8][20];
+    for (int i = threadIdx.x; i < 8 * 16; i += DEC_THREADS) {
+        const int gg = i >> 4, jc = i & 15;
+        uint4 u = make_uint4(0u, 0u, 0u, 0u);
+        if (gg < G) {
+            const float *qr = qs + gg * HD + 32 * (jc >> 2) + 8 * (jc & 3);
+            u = make_uint4(pack_bf16(qr[0], qr[1]), pack_bf16(qr[2], qr[3]), pack_bf16(qr[4], qr[5]),
+                           pack_bf16(qr[6], qr[7]));
         }
+        qpk[gg][jc] = u;
+    }
+    __syncthreads();
     float m = -INFINITY, l = 0.f, o[16][2];
 #pragma unroll
     for (int i = 0; i < 16; i++) o[i][0] = o[i][1] = 0.f;
@@ -363,8 +371,9 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
         float s0 = 0.f, s1 = 0.f; /* head g, rows r0 + 2c, r0 + 2c + 1 */
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            mma_k16(s0, s1, qa[j][0], qa[j][1], ka[j].x, ka[j].y);
-            mma_k16(s0, s1, qa[j][2], qa[j][3], ka[j].z, ka[j].w);
+            const uint4 qa = qpk[g][4 * j + c];
+            mma_k16(s0, s1, qa.x, qa.y, ka[j].x, ka[j].y);
+            mma_k16(s0, s1, qa.z, qa.w, ka[j].z, ka[j].w);
         }
         if (r0 + 2 * c >= npos) s0 = -INFINITY;
         if (r0 + 2 * c + 1 >= npos) s1 = -INFINITY;

@@ -226,6 +226,21 @@ static const void **slot_of(hb_backend *b, const hb_tensor_spec *t)
     return in_layer[t->slot - HB_TS_IN_NORM];
 }
 
+/* A token count from the environment variable `name` (default def when unset), 0 to max */
+static hb_status env_tokens(const char *name, int def, int max, int *out, hb_error *err)
+{
+    *out = def;
+    const char *e = getenv(name);
+    if (!e) return HB_OK;
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (end == e || *end || v < 0 || v > max)
+        return hb_fail(err, HB_ERR_INVALID, "%s is '%s'; it must be a whole number of tokens from 0 to %d",
+                       name, e, max);
+    *out = (int)v;
+    return HB_OK;
+}
+
 static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
                              int max_batch, int max_seq, const hb_engine_opts *o, hb_mem *mem,
                              uint64_t *weights_hash, hb_backend **out, hb_error *err)
@@ -258,17 +273,10 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot give cuBLAS its workspace");
     const char *gemm = getenv("HB_GEMM"); /* "cublas": cublasGemmEx for every batch, for measuring */
     if (!rc && !(gemm && strcmp(gemm, "cublas") == 0)) b->gemm.lt = hb_cuda_lt_create(b->cublas_ws, CUBLAS_WS_BYTES);
-    /* HB_MMV=N: the batched GEMV for 2..N tokens (0: cuBLAS for every batch), for measuring */
-    b->gemm.mmv_max = HB_MMV_DEFAULT;
-    const char *mmv = getenv("HB_MMV");
-    if (!rc && mmv) {
-        char *end;
-        long v = strtol(mmv, &end, 10);
-        if (end == mmv || *end || v < 0 || v > HB_MMV_MAX_TOKENS)
-            rc = hb_fail(err, HB_ERR_INVALID, "HB_MMV is '%s'; it must be a whole number of tokens "
-                         "from 0 to %d", mmv, HB_MMV_MAX_TOKENS);
-        else b->gemm.mmv_max = (int)v;
-    }
+    /* HB_MMV=N: the batched GEMV for 2..N tokens (0: cuBLAS for every batch); HB_WSG=N: the
+     * weight-streaming GEMM up to N tokens (0: cuBLASLt above mmv_max); for measuring */
+    if (!rc) rc = env_tokens("HB_MMV", HB_MMV_DEFAULT, HB_MMV_MAX_TOKENS, &b->gemm.mmv_max, err);
+    if (!rc) rc = env_tokens("HB_WSG", HB_WSG_DEFAULT, HB_WSG_MAX_TOKENS, &b->gemm.wsg_max, err);
     b->use_graphs = o && o->cuda_graphs;
     const char *pdl = getenv("HB_PDL"); /* for measuring what overlapped launches buy */
     hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);

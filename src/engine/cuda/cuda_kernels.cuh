@@ -43,21 +43,43 @@ template <typename F> static inline void hb_dispatch_1to4(int v, F &&f)
     }
 }
 
+// A launch with programmatic dependent launch (unless hb_cuda_pdl is 0) and, when cluster > 0, in
+// thread-block clusters of that many blocks along x (grid.x a multiple of it).
 template <typename... KArgs, typename... Args>
-static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
-                             cudaStream_t s, Args &&...args)
+static inline void hb_launch_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                     cudaStream_t s, int cluster, Args &&...args)
 {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
-    cudaLaunchAttribute at[1];
+    cudaLaunchAttribute at[2];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = hb_cuda_pdl ? 1 : 0;
+    at[1].id = cudaLaunchAttributeClusterDimension;
+    at[1].val.clusterDim.x = (unsigned)cluster, at[1].val.clusterDim.y = 1, at[1].val.clusterDim.z = 1;
     cfg.attrs = at;
-    cfg.numAttrs = 1;
+    cfg.numAttrs = cluster > 0 ? 2 : 1;
     cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
+}
+template <typename... KArgs, typename... Args>
+static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                             cudaStream_t s, Args &&...args)
+{
+    hb_launch_cluster(kernel, grid, block, smem, s, 0, static_cast<Args &&>(args)...);
+}
+
+// c += A (16 x 16) B (16 x 8), bf16 in, fp32 accumulate (a0..a3, b0, b1 in the m16n8k16 layout)
+__device__ __forceinline__ void mma16816(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                         unsigned b0, unsigned b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
 }
 
 // 16 bytes of weights through the non-coherent path without allocating in L1 (read once a
@@ -213,8 +235,29 @@ void hb_cuda_mmv_cfg(int cfg, const void *w, const __nv_bfloat16 *x, float *y, i
                      cudaStream_t s);
 void hb_cuda_mmv(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s);
 
+// gemm_ws.cu: y[t][r] = sum_k x[t][k] W[r][k] for n <= HB_WSG_MAX_TOKENS tokens, bf16 weights and
+// activations, fp32 out (a block per 128 rows streaming W through a cp.async ring, tensor-core
+// MMAs, K cut over a cluster of `split` blocks that sum their partial tiles in distributed
+// shared memory). hb_cuda_wsgemm_fits: K a multiple of 64. hb_wsgemm_split: the split run for
+// N x K on `sms` SMs (about 2 blocks an SM, at most 8).
+#define HB_WSG_MAX_TOKENS 64
+#define HB_WSG_DEFAULT 32 // the backend's wsg_max unless HB_WSG says otherwise (above: cuBLASLt, faster at 64)
+bool hb_cuda_wsgemm_fits(int n, int N, int K);
+int hb_wsgemm_split(int n, int N, int K);
+// a given split and warps along the tokens (wn 1: 4 warps of 32 rows x all the tokens; 2: 8
+// warps, each half the tokens)
+struct hb_wsg_cfg {
+    int split;  // blocks of a cluster cutting K
+    int wn;     // warps along the tokens: 1 (4 warps) or 2 (8)
+    bool early; // W's first steps requested before the wait on the previous kernel
+};
+void hb_cuda_wsgemm_cfg(const hb_wsg_cfg &c, const void *w, const __nv_bfloat16 *x, float *y, int n, int N,
+                        int K, cudaStream_t s);
+void hb_cuda_wsgemm(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s);
+
 // The matrix product used by the backend: the GEMV kernel for one token; for bf16 weights and
-// 2 to mmv_max tokens the batched GEMV (hb_cuda_mmv, where it fits); else cuBLASLt (tuned
+// 2 to mmv_max tokens the batched GEMV (hb_cuda_mmv, where it fits), up to wsg_max tokens the
+// weight-streaming GEMM (hb_cuda_wsgemm, where it fits); else cuBLASLt (tuned
 // shapes; cublasGemmEx when lt is null, or for a shape not tuned while the stream is being
 // captured or once HB_LT_MAX_SHAPES are) (xb: a bf16 staging buffer of at least n x K elements).
 struct hb_gemm_ctx {
@@ -222,6 +265,7 @@ struct hb_gemm_ctx {
     __nv_bfloat16 *xb;
     hb_lt *lt;
     int mmv_max; // tokens up to which the batched GEMV runs (0: never)
+    int wsg_max; // tokens up to which the weight-streaming GEMM runs (above mmv_max; 0: never)
 };
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s);

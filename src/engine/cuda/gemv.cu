@@ -395,6 +395,10 @@ cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const 
         hb_cuda_mmv(w, xb, y, n, N, K, s);
         return CUBLAS_STATUS_SUCCESS;
     }
+    if (n <= g->wsg_max && hb_cuda_wsgemm_fits(n, N, K)) { /* still bound by reading W */
+        hb_cuda_wsgemm(w, xb, y, n, N, K, s);
+        return CUBLAS_STATUS_SUCCESS;
+    }
     if (g->lt) {
         hb_lt_entry *e = nullptr;
         for (hb_lt_entry &x : g->lt->shapes)

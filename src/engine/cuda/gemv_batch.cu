@@ -29,18 +29,6 @@ __device__ __forceinline__ uint4 ldx(const uint4 *p)
     return v;
 }
 
-// c += A (16 x 16, rows of W) B (16 x 8, columns of x), bf16 in, fp32 accumulate
-__device__ __forceinline__ void mma16816(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-                                         unsigned b0, unsigned b1)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-#endif
-}
-
 // UU groups of 32 columns from group s0 on: every load issued before the first MMA
 template <int NB, int RT, int UU, int HINT>
 __device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], const uint4 *const (&xr)[NB],

@@ -1,0 +1,305 @@
+// gemm_ws.cu - the matrix product of a batch's tokens (up to HB_WSG_MAX_TOKENS), bf16 weights and
+// activations, fp32 output: y[t][r] = sum_k x[t][k] W[r][k].
+//
+// At 9 to 64 tokens the product is still bound by reading W once (9 to 64 flops a weight byte),
+// so the kernel is built around streaming W, where cuBLASLt measured 2.0 to 3.5 TB/s on the H200:
+//   - a block owns WS_BN (128) rows of W and every token, and cuts K into WS_BK (64)-column steps;
+//     a ring of WS_STAGES (4) steps of W and x tiles is filled by cp.async (16 bytes a thread,
+//     the 256-byte L2 prefetch), so three steps of loads stay in flight while one is multiplied;
+//     W's first steps are requested before the wait on the previous kernel (PDL), x's after;
+//   - the tiles sit in shared memory in 128-byte rows with their 16-byte pieces swizzled (piece
+//     c of row r at c ^ (r % 8)), so each ldmatrix of 8 rows touches every bank once;
+//   - 4 warps (or 8, WN 2), each 32 rows of W (two m16 A fragments) against its tokens (n8 B
+//     fragments from ldmatrix.x4): m16n8k16 MMAs, bf16 in, fp32 accumulate;
+//   - few rows leave few blocks (o_proj: 24 tiles of 128 rows for 132 SMs), so a tile's K is
+//     cut between the S blocks of a thread-block cluster: the largest S up to 8 whose clusters
+//     all fit the GPU at once (cudaOccupancyMaxActiveClusters; one cluster more than fit runs as
+//     a second wave and doubles the time). Each block leaves its partial tile in its shared
+//     memory and, after a cluster barrier, sums a share of the tile over the S blocks' memories
+//     (distributed shared memory, always in rank order: the same result every run) and writes
+//     it to y, coalesced.
+// The backend runs it for 9 to 32 tokens (HB_WSG_DEFAULT): there it beat cuBLASLt in the step
+// (batch 16 2.48 -> 2.39 ms, batch 32 2.77 -> 2.69 ms on the H200); at 64 tokens the MMAs (twice
+// as many a byte, mma.sync at 4 or 8 warps a block) no longer hide behind the loads and cuBLASLt
+// (wgmma) was faster (q/k/v 14.0 against 11.6 us chained), so larger batches stay with cuBLASLt.
+#include <cooperative_groups.h>
+
+#include <algorithm>
+
+#include "cuda_kernels.cuh"
+
+namespace cg = cooperative_groups;
+
+constexpr int WS_BN = 128, WS_BK = 64, WS_STAGES = 4, WS_WARPS_M = 4, WS_MAX_SPLIT = 8, WS_MAX_DEVICES = 16;
+
+// 16 bytes global -> shared, asynchronously; src_ok false: zeros (rows past N, tokens past n)
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool src_ok)
+{
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(src_ok ? 16 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int PENDING> __device__ __forceinline__ void cp_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+}
+__device__ __forceinline__ void ldsm4(uint32_t addr, unsigned (&r)[4])
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+// TN: the token tile (32 or 64; tokens past n are zeros and never stored); WN: warps along the
+// tokens (4 WN warps: warp w takes rows 32 (w % 4) .. + 31 and tokens TN / WN (w / 4) .. + TN / WN - 1)
+template <int TN, int WN, bool EARLY>
+__global__ void __launch_bounds__(WS_WARPS_M * 32 * WN, 2)
+    wsgemm_kernel(const __nv_bfloat16 *__restrict__ w, const __nv_bfloat16 *__restrict__ x,
+                  float *__restrict__ y, int N, int K, int n)
+{
+    constexpr int T = WS_WARPS_M * 32 * WN, ROWS = T / 8; /* threads; tile rows one load covers */
+    constexpr int WB = WS_BN * WS_BK * 2, SB = WB + TN * WS_BK * 2, WT = TN / WN, NJ = WT / 8,
+                  RS = WS_BN + 4, LW = WS_BN / ROWS, LX = (TN + ROWS - 1) / ROWS;
+    static_assert(TN * RS * 4 <= WS_STAGES * SB, "the partial tile fits the ring it replaces");
+    static_assert(WT % 16 == 0 && WS_BN % ROWS == 0, "whole ldmatrix token pairs; whole load rounds");
+    extern __shared__ __align__(128) unsigned char smem[];
+    cg::cluster_group cl = cg::this_cluster();
+    const int S = (int)cl.num_blocks(), rank = (int)cl.block_rank();
+    const int row0 = (int)(blockIdx.x / S) * WS_BN, iters = K / WS_BK;
+    const int it0 = rank * iters / S, nit = (rank + 1) * iters / S - it0;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, wm = warp % WS_WARPS_M, wn = warp / WS_WARPS_M;
+    const uint32_t sb = (uint32_t)__cvta_generic_to_shared(smem);
+    /* loads: thread tid copies piece tid % 8 of tile rows tid / 8 + ROWS j; (tid / 8 + ROWS j) % 8
+     * is the same for every j, so one swizzled offset */
+    const int lr = tid >> 3, lc = tid & 7;
+    const uint32_t soff = lr * 128 + ((lc ^ (lr & 7)) << 4);
+    const __nv_bfloat16 *wsrc[LW], *xsrc[LX];
+    unsigned wok = 0, xok = 0;
+#pragma unroll
+    for (int j = 0; j < LW; j++) {
+        const int r = row0 + lr + ROWS * j;
+        wsrc[j] = w + (size_t)min(r, N - 1) * K + (size_t)it0 * WS_BK + lc * 8;
+        wok |= (r < N ? 1u : 0u) << j;
+    }
+#pragma unroll
+    for (int j = 0; j < LX; j++) {
+        const int t = lr + ROWS * j;
+        xsrc[j] = x + (size_t)min(t, n - 1) * K + (size_t)it0 * WS_BK + lc * 8;
+        xok |= (t < n ? 1u : 0u) << j;
+    }
+    auto load_w = [&](int stage, int i) { /* step it0 + i of W into ring slot stage */
+        const uint32_t d = sb + stage * SB + soff;
+        const int k = i * WS_BK;
+#pragma unroll
+        for (int j = 0; j < LW; j++) cp_async16(d + j * ROWS * 128, wsrc[j] + k, wok >> j & 1);
+    };
+    auto load_x = [&](int stage, int i) {
+        const uint32_t d = sb + stage * SB + WB + soff;
+        const int k = i * WS_BK;
+#pragma unroll
+        for (int j = 0; j < LX; j++)
+            if (lr + ROWS * j < TN) cp_async16(d + j * ROWS * 128, xsrc[j] + k, xok >> j & 1);
+    };
+    float acc[2][NJ][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int j = 0; j < NJ; j++) acc[mi][j][0] = acc[mi][j][1] = acc[mi][j][2] = acc[mi][j][3] = 0.f;
+    if (EARLY) { /* W does not depend on the previous kernel: its first steps before the wait */
+#pragma unroll
+        for (int s = 0; s < WS_STAGES - 1; s++) {
+            if (s < nit) load_w(s, s);
+            cp_commit();
+        }
+    }
+    pdl_enter(); /* x is the previous kernel's output */
+#pragma unroll
+    for (int s = 0; s < WS_STAGES - 1; s++) {
+        if (s < nit) {
+            if (!EARLY) load_w(s, s);
+            load_x(s, s);
+        }
+        cp_commit(); /* empty groups too: the wait below counts groups (EARLY: step i's x is
+                      * still the group WS_STAGES - 2 before the newest, as without) */
+    }
+    /* ldmatrix rows: A (W) lanes 0-15 rows 0-15 at k 0-7, lanes 16-31 the same rows at k 8-15
+     * (a0..a3); B (x) lanes 0-7 tokens 0-7 k 0-7, 8-15 the same at k 8-15, 16-31 tokens 8-15 */
+    const int ar = wm * 32 + (lane & 15), ach = lane >> 4;
+    const int br = wn * WT + (lane & 7) + ((lane >> 4) << 3), bch = (lane >> 3) & 1;
+    for (int i = 0; i < nit; i++) {
+        cp_wait<WS_STAGES - 2>(); /* step i has landed (for this thread) */
+        __syncthreads();          /* for every thread; and step i - 1's slot is free */
+        if (i + WS_STAGES - 1 < nit) {
+            load_w((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
+            load_x((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
+        }
+        cp_commit();
+        const uint32_t base = sb + (i % WS_STAGES) * SB;
+#pragma unroll
+        for (int kk = 0; kk < WS_BK / 16; kk++) {
+            unsigned a[2][4];
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++) {
+                const int r = ar + 16 * mi;
+                ldsm4(base + r * 128 + (((2 * kk + ach) ^ (r & 7)) << 4), a[mi]);
+            }
+#pragma unroll
+            for (int nb = 0; nb < WT / 16; nb++) {
+                unsigned b[4];
+                const int r = br + 16 * nb;
+                ldsm4(base + WB + r * 128 + (((2 * kk + bch) ^ (r & 7)) << 4), b);
+#pragma unroll
+                for (int mi = 0; mi < 2; mi++) {
+                    mma16816(acc[mi][2 * nb], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[0], b[1]);
+                    mma16816(acc[mi][2 * nb + 1], a[mi][0], a[mi][1], a[mi][2], a[mi][3], b[2], b[3]);
+                }
+            }
+        }
+    }
+    cp_wait<0>();
+    __syncthreads(); /* the ring is free: the partial tile [TN][RS] goes where it was */
+    float *red = (float *)smem;
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int j = 0; j < NJ; j++) { /* c0, c1: row g, tokens 2q, 2q + 1; c2, c3: row g + 8 */
+            const int r = wm * 32 + mi * 16 + g, t = wn * WT + j * 8 + 2 * q;
+            red[t * RS + r] = acc[mi][j][0];
+            red[(t + 1) * RS + r] = acc[mi][j][1];
+            red[t * RS + r + 8] = acc[mi][j][2];
+            red[(t + 1) * RS + r + 8] = acc[mi][j][3];
+        }
+    cl.sync(); /* every block's partial tile is in place */
+    /* this block's share of the tile, 4 rows a thread: every block's 16 bytes of it requested
+     * before any is added (remote reads are slow one at a time), added in rank order */
+    const int quads = n * (WS_BN / 4);
+    const bool vec = (N & 3) == 0 && ((uintptr_t)y & 15) == 0; /* float4 stores line up */
+    for (int e0 = rank * T + tid; e0 < quads; e0 += 2 * S * T) {
+        float4 v[2][WS_MAX_SPLIT];
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int e = min(e0 + u * S * T, quads - 1), t = e / (WS_BN / 4), r = 4 * (e % (WS_BN / 4));
+#pragma unroll
+            for (int s = 0; s < WS_MAX_SPLIT; s++)
+                if (s < S) v[u][s] = *(const float4 *)(cl.map_shared_rank(red, s) + t * RS + r);
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int e = e0 + u * S * T, t = e / (WS_BN / 4), r = row0 + 4 * (e % (WS_BN / 4));
+            if (e >= quads || r >= N) continue;
+            float4 sum = v[u][0];
+#pragma unroll
+            for (int s = 1; s < WS_MAX_SPLIT; s++)
+                if (s < S) sum.x += v[u][s].x, sum.y += v[u][s].y, sum.z += v[u][s].z, sum.w += v[u][s].w;
+            float *dst = y + (size_t)t * N + r;
+            if (vec && r + 3 < N) {
+                *(float4 *)dst = sum;
+            } else {
+                const float f[4] = {sum.x, sum.y, sum.z, sum.w};
+                for (int c = 0; c < 4 && r + c < N; c++) dst[c] = f[c];
+            }
+        }
+    }
+    cl.sync(); /* no block leaves while another still reads its memory */
+}
+
+bool hb_cuda_wsgemm_fits(int n, int N, int K)
+{
+    return n >= 1 && n <= HB_WSG_MAX_TOKENS && N >= 1 && K >= WS_BK && K % WS_BK == 0;
+}
+
+template <int TN> static constexpr int smem_of()
+{
+    return WS_STAGES * (WS_BN * WS_BK * 2 + TN * WS_BK * 2);
+}
+
+/* The kernel for TN, WN, EARLY on the current device, allowed its shared memory (once a device) */
+template <int TN, int WN, bool EARLY> static auto kernel_ready() -> decltype(&wsgemm_kernel<TN, WN, EARLY>)
+{
+    static unsigned long long ready; /* devices by ordinal (below 64) */
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev >= 64 || !(ready >> dev & 1)) {
+        cudaFuncSetAttribute(wsgemm_kernel<TN, WN, EARLY>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             smem_of<TN>());
+        if (dev < 64) ready |= 1ull << dev;
+    }
+    return wsgemm_kernel<TN, WN, EARLY>;
+}
+
+template <int TN, int WN, bool EARLY>
+static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, int split,
+                   cudaStream_t s)
+{
+    const int tiles = (N + WS_BN - 1) / WS_BN;
+    hb_launch_cluster(kernel_ready<TN, WN, EARLY>(), tiles * split, WS_WARPS_M * 32 * WN,
+                      smem_of<TN>(), s, split, w, x, y, N, K, n);
+}
+
+/* The engine's form: 4 warps, W's first steps before the PDL wait (measured best at 32 tokens) */
+constexpr int WS_WN = 1;
+constexpr bool WS_EARLY = true;
+
+/* How many clusters of `split` blocks of the engine's kernel for TN fit the current device at once
+ * (cluster placement leaves some SMs' room unused: 6-block clusters fit 39 on the H200, not 44);
+ * asked once a device */
+template <int TN> static int max_clusters(int split)
+{
+    static int known[WS_MAX_DEVICES][WS_MAX_SPLIT + 1]; /* 0: not asked yet */
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < WS_MAX_DEVICES && known[dev][split]) return known[dev][split];
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(split * 64);
+    cfg.blockDim = dim3(WS_WARPS_M * 32 * WS_WN);
+    cfg.dynamicSmemBytes = smem_of<TN>();
+    cudaLaunchAttribute at;
+    at.id = cudaLaunchAttributeClusterDimension;
+    at.val.clusterDim.x = (unsigned)split, at.val.clusterDim.y = 1, at.val.clusterDim.z = 1;
+    cfg.attrs = &at;
+    cfg.numAttrs = 1;
+    int c = 0;
+    if (cudaOccupancyMaxActiveClusters(&c, (const void *)kernel_ready<TN, WS_WN, WS_EARLY>(), &cfg) != cudaSuccess) {
+        cudaGetLastError();
+        c = -1; /* unknown: only unsplit tiles are sure to fit */
+    }
+    if (dev < WS_MAX_DEVICES) known[dev][split] = c;
+    return c;
+}
+
+int hb_wsgemm_split(int n, int N, int K)
+{
+    /* the largest split whose clusters all run at once (more would leave a second wave of a few
+     * clusters), with at least 4 steps a block */
+    const int tiles = (N + WS_BN - 1) / WS_BN, iters = K / WS_BK;
+    for (int s = std::min(WS_MAX_SPLIT, iters / 4); s > 1; s--)
+        if ((n <= 32 ? max_clusters<32>(s) : max_clusters<64>(s)) >= tiles) return s;
+    return 1;
+}
+
+template <int TN>
+static void launch_tn(const hb_wsg_cfg &c, const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int n,
+                      int N, int K, cudaStream_t s)
+{
+    switch ((c.wn == 2) * 2 + (c.early ? 1 : 0)) {
+    case 0: launch<TN, 1, false>(w, x, y, n, N, K, c.split, s); break;
+    case 1: launch<TN, 1, true>(w, x, y, n, N, K, c.split, s); break;
+    case 2: launch<TN, 2, false>(w, x, y, n, N, K, c.split, s); break;
+    default: launch<TN, 2, true>(w, x, y, n, N, K, c.split, s); break;
+    }
+}
+
+void hb_cuda_wsgemm_cfg(const hb_wsg_cfg &c, const void *w, const __nv_bfloat16 *x, float *y, int n, int N,
+                        int K, cudaStream_t s)
+{
+    const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
+    if (n <= 32) launch_tn<32>(c, wb, x, y, n, N, K, s);
+    else launch_tn<64>(c, wb, x, y, n, N, K, s);
+}
+
+void hb_cuda_wsgemm(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s)
+{
+    hb_cuda_wsgemm_cfg(hb_wsg_cfg{hb_wsgemm_split(n, N, K), WS_WN, WS_EARLY}, w, x, y, n, N, K, s);
+}
