@@ -210,8 +210,8 @@ static void gemm_section(char *w, int copies, bool sweep)
            "back to back): cublasGemmEx / cuBLASLt heuristic #0 / the fastest of its first 8 alone (the "
            "engine above %d tokens); up to %d tokens the batched GEMV (the engine's configuration *%s); "
            "the weight-streaming GEMM (the engine's from %d to %d tokens)\n",
-           copies, HB_WSG_MAX_TOKENS, HB_MMV_MAX_TOKENS, sweep ? ", every one with HB_GEMM_SWEEP" : "",
-           HB_MMV_DEFAULT + 1, HB_WSG_MAX_TOKENS);
+           copies, HB_WSG_DEFAULT, HB_MMV_MAX_TOKENS, sweep ? ", every one with HB_GEMM_SWEEP" : "",
+           HB_MMV_DEFAULT + 1, HB_WSG_DEFAULT);
     std::vector<int> ns = {2, 4, 8, 16, 32, 64, 128, 512};
     if (!sweep) ns = {8, 32, 64};
     for (int n : ns)
@@ -258,8 +258,8 @@ static void gemm_section(char *w, int copies, bool sweep)
             if (hb_cuda_wsgemm_fits(n, m.N, m.K) && n > HB_MMV_DEFAULT) {
                 float ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, true);
                 float ch = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, false);
-                printf("gemm n %3d %-10s weight-streaming GEMM [split %d] * alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us (%5.2f TB/s)\n",
-                       n, m.name, hb_wsgemm_split(n, m.N, m.K), ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3,
+                printf("gemm n %3d %-10s weight-streaming GEMM [split %d]%s alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us (%5.2f TB/s)\n",
+                       n, m.name, hb_wsgemm_split(n, m.N, m.K), n <= HB_WSG_DEFAULT ? " *" : "  ", ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3,
                        bytes / ch / 1e9);
                 for (int v = 0; v < 4 && getenv("HB_WSG_SWEEP"); v++)
                     for (int split = 1; split <= 8; split++) {

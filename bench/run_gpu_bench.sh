@@ -25,10 +25,11 @@ fi
 "$build/bench/bench_engine" --backend cuda --graphs on --device-steps off --context 512 --batches 1,8,32,64 "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --graphs on --host-sampling on --context 512 --batches 1,64 "$eng/unified"
 HB_PDL=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,64 "$eng/unified"
-# and the batched products by cublasGemmEx instead of the per-shape tuned cuBLASLt algorithms;
-# 2-8 tokens by cuBLASLt instead of the batched GEMV
-HB_GEMM=cublas "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 8,32,64 "$eng/unified"
-HB_MMV=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 2,4,8 "$eng/unified"
+# and the batched products by cublasGemmEx instead of the per-shape tuned cuBLASLt algorithms
+# (batches above 32 tokens: the smaller ones do not reach cuBLAS); 2-8 tokens by cuBLASLt
+# instead of the batched GEMV
+HB_GEMM=cublas "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 64 "$eng/unified"
+HB_MMV=0 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 2,4,8 "$eng/unified"
 # 9-32 tokens by cuBLASLt instead of the weight-streaming GEMM
 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 16,32 "$eng/unified"
 # and the audio draw in blocks of at most 256 threads even where its blocks are fewer than the SMs
