@@ -88,6 +88,10 @@ def main():
             print(f"skipped: {err.strip()}")
             return SKIP
         res.check("the CUDA backend runs", rc == 0, err)
+        for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1")):
+            rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
+                              "--backend", "cuda", "--frames", "2"], env={var: bad})
+            res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
         rng = random.Random(5)
         for preset, dtype, tol in (("tiny", "f32", 1e-3), ("small", "f32", 1e-3), ("small", "bf16", 1e-2)):
             d = os.path.join(tmp, f"{preset}_{dtype}")
@@ -102,18 +106,22 @@ def main():
                     sp = spec_file(tmp, cfg, rng, kind)
                     outs = {}
                     # the CUDA attention has two kernels, chosen by batch size; these batches pick the
-                    # per-head one, HB_ATT_KERNEL=group makes them run the grouped one
-                    for backend, env in (("cpu", None), ("cuda", None), ("cuda", {"HB_ATT_KERNEL": "group"})):
-                        name = backend + (" (grouped attention)" if env else "")
+                    # per-head one, HB_ATT_KERNEL=group makes them run the grouped one; the prompts
+                    # (13, 24 tokens) go to the weight-streaming GEMM with bf16 weights, HB_WSG=0
+                    # gives them to cuBLASLt
+                    variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
+                                "cuda (cuBLASLt products)": {"HB_WSG": "0"}}
+                    for backend, env in (("cpu", None), *(("cuda", e) for e in variants.values())):
+                        name = next(k for k, v in variants.items() if v == env) if backend == "cuda" else backend
                         op = os.path.join(tmp, f"out_{backend}.bin")
                         rc, _, err = run([driver, "--backend", backend, *eng, sp, op], env=env)
                         if rc != 0:
                             res.check(f"{preset} {dtype} {topo} {kind}: driver on {name}", False, err)
                             break
                         outs[name] = floats(op)
-                    if len(outs) < 3:
+                    if len(outs) < 1 + len(variants):
                         continue
-                    for name in ("cuda", "cuda (grouped attention)"):
+                    for name in variants:
                         # the mixed case mixes text rows (prompt) and audio rows: compare the audio rows
                         a, b = outs[name], outs["cpu"]
                         if kind == "mixed":
@@ -199,6 +207,23 @@ def main():
                                     "cuda", *eng, sp, os.path.join(tmp, "ms.bin")], env=env)
                 res.check(f"compute-sanitizer memcheck clean ({topo})", rc == 0 and "ERROR SUMMARY: 0 errors" in out + err,
                           (out + err)[-1500:])
+            # a 24-token prompt with bf16 weights: the weight-streaming GEMM (clusters, distributed
+            # shared memory) and the batched GEMV (2 tokens)
+            db = os.path.join(tmp, "small_bf16")
+            with open(os.path.join(db, "unified", "config.json")) as f:
+                cfg = json.load(f)
+            sp = os.path.join(tmp, "spec_wsg.json")
+            lo = min(cfg["audio_eos_token_id"], cfg["audio_out_bos_token_id"], cfg["audio_in_token_idx"],
+                     cfg["audio_out_token_idx"], cfg["text_config"]["eos_token_id"])
+            with open(sp, "w") as f:
+                json.dump({"steps": [[{"t": rng.randrange(lo)} for _ in range(24)],
+                                     [{"t": rng.randrange(lo)} for _ in range(2)]]}, f)
+            for tool in ("memcheck", "racecheck"):
+                rc, out, err = run([cs, "--tool", tool, "--error-exitcode", "9", driver, "--backend", "cuda",
+                                    "--engine", os.path.join(db, "unified"), sp, os.path.join(tmp, "ms.bin")])
+                clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
+                res.check(f"compute-sanitizer {tool} clean on bf16 prompts of 24 and 2 tokens",
+                          rc == 0 and clean, (out + err)[-1500:])
             rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", streak,
                                 os.path.join(d, "unified")])
             res.check("compute-sanitizer memcheck clean on steps queued from device state",
