@@ -25,6 +25,7 @@
 #include <cooperative_groups.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "cuda_kernels.cuh"
 
@@ -218,13 +219,13 @@ template <int TN> static constexpr int smem_of()
 /* The kernel for TN, WN, EARLY on the current device, allowed its shared memory (once a device) */
 template <int TN, int WN, bool EARLY> static auto kernel_ready() -> decltype(&wsgemm_kernel<TN, WN, EARLY>)
 {
-    static unsigned long long ready; /* devices by ordinal (below 64) */
+    static std::atomic<unsigned long long> ready; /* devices by ordinal (below 64); backends on other threads */
     int dev = 0;
     cudaGetDevice(&dev);
-    if (dev >= 64 || !(ready >> dev & 1)) {
+    if (dev >= 64 || !(ready.load(std::memory_order_relaxed) >> dev & 1)) {
         cudaFuncSetAttribute(wsgemm_kernel<TN, WN, EARLY>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              smem_of<TN>());
-        if (dev < 64) ready |= 1ull << dev;
+        if (dev < 64) ready.fetch_or(1ull << dev, std::memory_order_relaxed);
     }
     return wsgemm_kernel<TN, WN, EARLY>;
 }
@@ -247,10 +248,11 @@ constexpr bool WS_EARLY = true;
  * asked once a device */
 template <int TN> static int max_clusters(int split)
 {
-    static int known[WS_MAX_DEVICES][WS_MAX_SPLIT + 1]; /* 0: not asked yet */
+    static std::atomic<int> known[WS_MAX_DEVICES][WS_MAX_SPLIT + 1]; /* the answer + 2; 0: not asked yet */
     int dev = 0;
     cudaGetDevice(&dev);
-    if (dev < WS_MAX_DEVICES && known[dev][split]) return known[dev][split];
+    if (dev < WS_MAX_DEVICES && known[dev][split].load(std::memory_order_relaxed))
+        return known[dev][split].load(std::memory_order_relaxed) - 2;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(split * 64);
     cfg.blockDim = dim3(WS_WARPS_M * 32 * WS_WN);
@@ -265,7 +267,7 @@ template <int TN> static int max_clusters(int split)
         cudaGetLastError();
         c = -1; /* unknown: only unsplit tiles are sure to fit */
     }
-    if (dev < WS_MAX_DEVICES) known[dev][split] = c;
+    if (dev < WS_MAX_DEVICES) known[dev][split].store(c + 2, std::memory_order_relaxed);
     return c;
 }
 
