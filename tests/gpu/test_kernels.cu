@@ -413,20 +413,23 @@ static void draw_case(int n, int nrows, int sms)
 }
 
 /* A product's inputs: N x K weights and n x K activations, bf16 values drawn uniform in [-1, 1),
- * on the device (*dw, *dx), and the reference y[t][r] in double from the same rounded values */
-static void random_product(int n, int N, int K, std::vector<double> &ref, __nv_bfloat16 **dw, __nv_bfloat16 **dx)
+ * on the device (*dw, *dx), and (ref not null) the reference y[t][r] in double from the same
+ * rounded values */
+static void random_product(int n, int N, int K, std::vector<double> *ref, __nv_bfloat16 **dw, __nv_bfloat16 **dx)
 {
     std::vector<__nv_bfloat16> w((size_t)N * K), x((size_t)n * K);
     std::vector<float> wf(w.size()), xf(x.size());
     for (size_t i = 0; i < w.size(); i++) w[i] = __float2bfloat16(frand()), wf[i] = __bfloat162float(w[i]);
     for (size_t i = 0; i < x.size(); i++) x[i] = __float2bfloat16(frand()), xf[i] = __bfloat162float(x[i]);
-    ref.assign((size_t)n * N, 0.0);
-    for (int t = 0; t < n; t++)
-        for (int r = 0; r < N; r++) {
-            double acc = 0;
-            for (int k = 0; k < K; k++) acc += (double)xf[(size_t)t * K + k] * wf[(size_t)r * K + k];
-            ref[(size_t)t * N + r] = acc;
-        }
+    if (ref) { /* null: no reference wanted */
+        ref->assign((size_t)n * N, 0.0);
+        for (int t = 0; t < n; t++)
+            for (int r = 0; r < N; r++) {
+                double acc = 0;
+                for (int k = 0; k < K; k++) acc += (double)xf[(size_t)t * K + k] * wf[(size_t)r * K + k];
+                (*ref)[(size_t)t * N + r] = acc;
+            }
+    }
     CK(cudaMalloc((void **)dw, w.size() * 2));
     CK(cudaMalloc((void **)dx, x.size() * 2));
     CK(cudaMemcpy(*dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
@@ -439,7 +442,7 @@ static void mmv_case(int n, int N, int K)
 {
     std::vector<double> ref;
     __nv_bfloat16 *dw, *dx;
-    random_product(n, N, K, ref, &dw, &dx);
+    random_product(n, N, K, &ref, &dw, &dx);
     float *dy;
     size_t ybytes = ((size_t)n * N + 64) * 4; /* and a guard past the end */
     CK(cudaMalloc((void **)&dy, ybytes));
@@ -475,7 +478,7 @@ static void wsgemm_case(int n, int N, int K)
     const int yo = n & 1;
     std::vector<double> ref;
     __nv_bfloat16 *dw, *dx;
-    random_product(n, N, K, ref, &dw, &dx);
+    random_product(n, N, K, &ref, &dw, &dx);
     float *dy;
     size_t ybytes = ((size_t)n * N + 64) * 4; /* and a guard past the end */
     CK(cudaMalloc((void **)&dy, ybytes + 4 * yo));
@@ -507,6 +510,38 @@ static void wsgemm_case(int n, int N, int K)
         if (!ok) failures++;
     }
     cudaFree(dw), cudaFree(dx), cudaFree(dy);
+}
+
+/* The weight-streaming GEMM with the SwiGLU in its epilogue against the plain product of the same
+ * split followed by the SwiGLU kernel: bit for bit the same bf16 activations, nothing written
+ * past them. */
+static void wsgemm_swiglu_case(int n, int I, int K)
+{
+    __nv_bfloat16 *dw, *dx, *da, *db;
+    float *dy;
+    random_product(n, 2 * I, K, nullptr, &dw, &dx); /* the plain product is checked in wsgemm_case */
+    size_t abytes = ((size_t)n * I + 64) * 2;
+    CK(cudaMalloc((void **)&dy, (size_t)n * 2 * I * 4));
+    CK(cudaMalloc((void **)&da, abytes));
+    CK(cudaMalloc((void **)&db, abytes));
+    CK(cudaMemset(da, 0xff, abytes));
+    CK(cudaMemset(db, 0xff, abytes));
+    hb_cuda_wsgemm(dw, dx, dy, n, 2 * I, K, 0);
+    hb_cuda_swiglu_rows_bf16(dy, da, n, I, 0);
+    hb_cuda_wsgemm_swiglu(dw, dx, db, n, I, K, 0);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::vector<unsigned short> a(abytes / 2), b(abytes / 2);
+    CK(cudaMemcpy(a.data(), da, abytes, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(b.data(), db, abytes, cudaMemcpyDeviceToHost));
+    size_t diff = 0;
+    for (size_t i = 0; i < a.size(); i++) diff += a[i] != b[i];
+    bool ok = diff == 0 && b[(size_t)n * I] == 0xffff; /* the guard untouched */
+    printf("%s weight-streaming GEMM with the SwiGLU fused [split %d] n %d I %d K %d: %zu of %zu values differ from "
+           "the product then the SwiGLU kernel\n",
+           ok ? "ok  " : "FAIL", hb_wsgemm_split(n, 2 * I, K), n, I, K, diff, (size_t)n * I);
+    if (!ok) failures++;
+    cudaFree(dw), cudaFree(dx), cudaFree(dy), cudaFree(da), cudaFree(db);
 }
 
 /* A prompt pass: the RoPE kernel writes the tokens' rows, then the tiled kernel (and the grouped
@@ -615,6 +650,8 @@ int main(void)
     const int wsg[][3] = {{17, 5120, 3072}, {32, 100, 192}, {33, 3072, 8192}, {64, 300, 3072},
                           {64, 5120, 256}, {20, 129, 64}, {1, 40, 128}, {48, 16384, 320}};
     for (auto &m : wsg) wsgemm_case(m[0], m[1], m[2]);
+    const int wsg_swiglu[][3] = {{32, 8192, 3072}, {17, 1024, 384}, {9, 64, 128}, {48, 192, 640}};
+    for (auto &m : wsg_swiglu) wsgemm_swiglu_case(m[0], m[1], m[2]);
     const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
         int half = sh.hd / 2;

@@ -645,9 +645,16 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
         /* x += o for this path's rows, and their norm (gathered) as the MLP input */
         hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, b->gemm.xb, false,
                              H, eps, s);
-        MATMUL_BF(p ? L.a_gate : L.gate, b->gemm.xb, b->g, cnt, 2 * I, H); /* [cnt][gate | up] */
-        hb_cuda_swiglu_rows_bf16(b->g, b->gemm.xb, cnt, I, s);
-        MATMUL_BF(p ? L.a_down : L.down, b->gemm.xb, b->g, cnt, H, I);
+        if (!b->unfused_swiglu && cnt > b->gemm.mmv_max && cnt <= b->gemm.wsg_max &&
+            hb_cuda_wsgemm_swiglu_fits(cnt, I, H)) { /* the SwiGLU in the product's epilogue, into gu */
+            __nv_bfloat16 *act = (__nv_bfloat16 *)b->gu;
+            hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);
+            MATMUL_BF(p ? L.a_down : L.down, act, b->g, cnt, H, I);
+        } else {
+            MATMUL_BF(p ? L.a_gate : L.gate, b->gemm.xb, b->g, cnt, 2 * I, H); /* [cnt][gate | up] */
+            hb_cuda_swiglu_rows_bf16(b->g, b->gemm.xb, cnt, I, s);
+            MATMUL_BF(p ? L.a_down : L.down, b->gemm.xb, b->g, cnt, H, I);
+        }
         if (l + 1 < c->layers) { /* x += down for these rows, and the next layer's input norm */
             const layer_ptrs &N = b->layers[(size_t)l + 1];
             const float *w = p ? (N.a_in_norm ? N.a_in_norm : N.in_norm)

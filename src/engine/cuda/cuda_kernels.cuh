@@ -254,6 +254,12 @@ struct hb_wsg_cfg {
 void hb_cuda_wsgemm_cfg(const hb_wsg_cfg &c, const void *w, const __nv_bfloat16 *x, float *y, int n, int N,
                         int K, cudaStream_t s);
 void hb_cuda_wsgemm(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s);
+// [gate; up] (2I x K) times n tokens with the SwiGLU in the epilogue: out[t][i] = silu(gate) up
+// in bf16, as hb_cuda_swiglu_rows_bf16 computes it ([n][I]; out must not overlap x). Fits: the
+// product fits and I is a multiple of 64.
+bool hb_cuda_wsgemm_swiglu_fits(int n, int I, int K);
+void hb_cuda_wsgemm_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 *out, int n, int I, int K,
+                           cudaStream_t s);
 
 // The matrix product used by the backend: the GEMV kernel for one token; for bf16 weights and
 // 2 to mmv_max tokens the batched GEMV (hb_cuda_mmv, where it fits), up to wsg_max tokens the
