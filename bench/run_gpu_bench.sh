@@ -30,8 +30,10 @@ HB_PDL=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --
 # instead of the batched GEMV
 HB_GEMM=cublas "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 64 "$eng/unified"
 HB_MMV=0 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 2,4,8 "$eng/unified"
-# 9-32 tokens by cuBLASLt instead of the weight-streaming GEMM
-HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 16,32 "$eng/unified"
+# 9-32 tokens by cuBLASLt instead of the weight-streaming GEMM (and gate/up up to 64 with it);
+# the SwiGLU as its own kernel instead of in the gate/up product's epilogue
+HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 16,32,64 "$eng/unified"
+HB_FUSE_SWIGLU=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,16,32,64 "$eng/unified"
 # and the audio draw in blocks of at most 256 threads even where its blocks are fewer than the SMs
 HB_DRAW_WIDE=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
 python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512

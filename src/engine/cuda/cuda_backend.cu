@@ -81,6 +81,7 @@ struct hb_backend {
     void *cublas_ws;
     bool fused1;             // one-token passes: q/k/v and gate/up each in one product
     bool unfused_swiglu;     // HB_FUSE_SWIGLU=0: the SwiGLU as its own kernel (for measuring)
+    int swiglu_max;          // batches up to which gate/up runs with the SwiGLU fused (weight-streaming GEMM)
     float *qkv1, *gu1;       // their outputs (one token)
     size_t qkv1_bytes;
     int sms;                 // streaming multiprocessors of the device
@@ -277,6 +278,11 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
      * weight-streaming GEMM up to N tokens (0: cuBLASLt above mmv_max); for measuring */
     if (!rc) rc = env_tokens("HB_MMV", HB_MMV_DEFAULT, HB_MMV_MAX_TOKENS, &b->gemm.mmv_max, err);
     if (!rc) rc = env_tokens("HB_WSG", HB_WSG_DEFAULT, HB_WSG_MAX_TOKENS, &b->gemm.wsg_max, err);
+    /* HB_WSG_SWIGLU=N: gate/up with the SwiGLU fused by the weight-streaming GEMM up to N tokens
+     * (by default up to 64: at 33-64 tokens the fused form, saving the SwiGLU kernel, edges out
+     * cuBLASLt and the kernel, where the plain product alone does not; none with HB_WSG=0) */
+    if (!rc) rc = env_tokens("HB_WSG_SWIGLU", b->gemm.wsg_max ? HB_WSG_MAX_TOKENS : 0, HB_WSG_MAX_TOKENS,
+                             &b->swiglu_max, err);
     b->use_graphs = o && o->cuda_graphs;
     const char *pdl = getenv("HB_PDL"); /* for measuring what overlapped launches buy */
     hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);
@@ -645,7 +651,7 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
         /* x += o for this path's rows, and their norm (gathered) as the MLP input */
         hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, b->gemm.xb, false,
                              H, eps, s);
-        if (!b->unfused_swiglu && cnt > b->gemm.mmv_max && cnt <= b->gemm.wsg_max &&
+        if (!b->unfused_swiglu && cnt > b->gemm.mmv_max && cnt <= b->swiglu_max &&
             hb_cuda_wsgemm_swiglu_fits(cnt, I, H)) { /* the SwiGLU in the product's epilogue, into gu */
             __nv_bfloat16 *act = (__nv_bfloat16 *)b->gu;
             hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);

@@ -20,7 +20,9 @@
 //     it to y, coalesced.
 // For gate/up the SwiGLU can run in the epilogue (SWIGLU: a tile is 64 gate rows and the same 64
 // up rows, and the block writes silu(gate) up in bf16 for down_proj), which saves the SwiGLU
-// kernel: batch 16 2.388 -> 2.311 ms, batch 32 2.692 -> 2.616 ms on the H200.
+// kernel: batch 16 2.388 -> 2.311 ms, batch 32 2.692 -> 2.616 ms on the H200; at 33-64 tokens
+// it edges out cuBLASLt and the SwiGLU kernel (batch 64 3.380 / 3.386 -> 3.365 / 3.342 ms), so the
+// backend fuses gate/up up to 64 tokens (HB_WSG_SWIGLU).
 // The backend runs it for 9 to 32 tokens (HB_WSG_DEFAULT): there it beat cuBLASLt in the step
 // (batch 16 2.48 -> 2.39 ms, batch 32 2.77 -> 2.69 ms on the H200); at 64 tokens the MMAs (twice
 // as many a byte, mma.sync at 4 or 8 warps a block) no longer hide behind the loads and cuBLASLt
