@@ -18,15 +18,15 @@
 //     memory and, after a cluster barrier, sums a share of the tile over the S blocks' memories
 //     (distributed shared memory, always in rank order: the same result every run) and writes
 //     it to y, coalesced.
+// The backend runs it for 9 to 32 tokens (HB_WSG_DEFAULT): there it beat cuBLASLt in the step
+// (batch 16 2.48 -> 2.39 ms, batch 32 2.77 -> 2.69 ms on the H200); at 64 tokens the MMAs (twice
+// as many a byte, mma.sync at 4 or 8 warps a block) no longer hide behind the loads and cuBLASLt
+// (wgmma) was faster (q/k/v 14.0 against 11.6 us chained), so larger batches stay with cuBLASLt.
 // For gate/up the SwiGLU can run in the epilogue (SWIGLU: a tile is 64 gate rows and the same 64
 // up rows, and the block writes silu(gate) up in bf16 for down_proj), which saves the SwiGLU
 // kernel: batch 16 2.388 -> 2.311 ms, batch 32 2.692 -> 2.616 ms on the H200; at 33-64 tokens
 // it edges out cuBLASLt and the SwiGLU kernel (batch 64 3.380 / 3.386 -> 3.365 / 3.342 ms), so the
 // backend fuses gate/up up to 64 tokens (HB_WSG_SWIGLU).
-// The backend runs it for 9 to 32 tokens (HB_WSG_DEFAULT): there it beat cuBLASLt in the step
-// (batch 16 2.48 -> 2.39 ms, batch 32 2.77 -> 2.69 ms on the H200); at 64 tokens the MMAs (twice
-// as many a byte, mma.sync at 4 or 8 warps a block) no longer hide behind the loads and cuBLASLt
-// (wgmma) was faster (q/k/v 14.0 against 11.6 us chained), so larger batches stay with cuBLASLt.
 #include <cooperative_groups.h>
 
 #include <algorithm>
@@ -55,6 +55,22 @@ __device__ __forceinline__ void ldsm4(uint32_t addr, unsigned (&r)[4])
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(addr));
+}
+
+// The S blocks' 16 bytes at float offset off of their partial tiles (red, in each block's shared
+// memory): every block's requested before any is added (remote reads are slow one at a time),
+// then added in rank order, so every run gives the same sum.
+__device__ __forceinline__ float4 rank_sum(const cg::cluster_group &cl, float *red, int off, int S)
+{
+    float4 v[WS_MAX_SPLIT];
+#pragma unroll
+    for (int s = 0; s < WS_MAX_SPLIT; s++)
+        if (s < S) v[s] = *(const float4 *)(cl.map_shared_rank(red, s) + off);
+    float4 a = v[0];
+#pragma unroll
+    for (int s = 1; s < WS_MAX_SPLIT; s++)
+        if (s < S) a.x += v[s].x, a.y += v[s].y, a.z += v[s].z, a.w += v[s].w;
+    return a;
 }
 
 // TN: the token tile (32 or 64; tokens past n are zeros and never stored); WN: warps along the
@@ -181,58 +197,28 @@ __global__ void __launch_bounds__(WS_WARPS_M * 32 * WN, 2)
             red[(t + 1) * RS + r + 8] = acc[mi][j][3];
         }
     cl.sync(); /* every block's partial tile is in place */
-    /* this block's share of the tile, 4 rows a thread: every block's 16 bytes of it requested
-     * before any is added (remote reads are slow one at a time), added in rank order */
-    if constexpr (SWIGLU) { /* gate and up of 4 columns a thread, then 4 bf16 (I a multiple of 64) */
+    /* this block's share of the tile, 4 columns a thread, summed over the blocks (rank_sum) */
+    if constexpr (SWIGLU) { /* gate and up of 4 columns, then 4 bf16 (I a multiple of 64) */
         for (int e = rank * T + tid; e < n * (HB / 4); e += S * T) {
             const int t = e / (HB / 4), c = 4 * (e % (HB / 4));
-            float4 g[WS_MAX_SPLIT], u[WS_MAX_SPLIT];
-#pragma unroll
-            for (int s = 0; s < WS_MAX_SPLIT; s++)
-                if (s < S) {
-                    const float *rs = cl.map_shared_rank(red, s) + t * RS + c;
-                    g[s] = *(const float4 *)rs, u[s] = *(const float4 *)(rs + HB);
-                }
-            float4 a = g[0], b = u[0];
-#pragma unroll
-            for (int s = 1; s < WS_MAX_SPLIT; s++)
-                if (s < S) {
-                    a.x += g[s].x, a.y += g[s].y, a.z += g[s].z, a.w += g[s].w;
-                    b.x += u[s].x, b.y += u[s].y, b.z += u[s].z, b.w += u[s].w;
-                }
+            const float4 a = rank_sum(cl, red, t * RS + c, S), b = rank_sum(cl, red, t * RS + HB + c, S);
             /* as swiglu_rows_kernel (kernels.cu) has it */
             __nv_bfloat162 *o = (__nv_bfloat162 *)(yb + (size_t)t * I + c0 + c);
             o[0] = __floats2bfloat162_rn(a.x / (1.f + __expf(-a.x)) * b.x, a.y / (1.f + __expf(-a.y)) * b.y);
             o[1] = __floats2bfloat162_rn(a.z / (1.f + __expf(-a.z)) * b.z, a.w / (1.f + __expf(-a.w)) * b.w);
         }
-        cl.sync(); /* no block leaves while another still reads its memory */
-        return;
-    }
-    const int quads = n * (WS_BN / 4);
-    const bool vec = (N & 3) == 0 && ((uintptr_t)y & 15) == 0; /* float4 stores line up */
-    for (int e0 = rank * T + tid; e0 < quads; e0 += 2 * S * T) {
-        float4 v[2][WS_MAX_SPLIT];
-#pragma unroll
-        for (int u = 0; u < 2; u++) {
-            const int e = min(e0 + u * S * T, quads - 1), t = e / (WS_BN / 4), r = 4 * (e % (WS_BN / 4));
-#pragma unroll
-            for (int s = 0; s < WS_MAX_SPLIT; s++)
-                if (s < S) v[u][s] = *(const float4 *)(cl.map_shared_rank(red, s) + t * RS + r);
-        }
-#pragma unroll
-        for (int u = 0; u < 2; u++) {
-            const int e = e0 + u * S * T, t = e / (WS_BN / 4), r = row0 + 4 * (e % (WS_BN / 4));
-            if (e >= quads || r >= N) continue;
-            float4 sum = v[u][0];
-#pragma unroll
-            for (int s = 1; s < WS_MAX_SPLIT; s++)
-                if (s < S) sum.x += v[u][s].x, sum.y += v[u][s].y, sum.z += v[u][s].z, sum.w += v[u][s].w;
+    } else {
+        const bool vec = (N & 3) == 0 && ((uintptr_t)y & 15) == 0; /* float4 stores line up */
+        for (int e = rank * T + tid; e < n * (WS_BN / 4); e += S * T) {
+            const int t = e / (WS_BN / 4), c = 4 * (e % (WS_BN / 4)), r = row0 + c;
+            if (r >= N) continue;
+            const float4 sum = rank_sum(cl, red, t * RS + c, S);
             float *dst = y + (size_t)t * N + r;
             if (vec && r + 3 < N) {
                 *(float4 *)dst = sum;
             } else {
                 const float f[4] = {sum.x, sum.y, sum.z, sum.w};
-                for (int c = 0; c < 4 && r + c < N; c++) dst[c] = f[c];
+                for (int k = 0; k < 4 && r + k < N; k++) dst[k] = f[k];
             }
         }
     }
