@@ -110,8 +110,7 @@ static void run_norm(void *p)
 /* Median time of one GEMV launch when `copies` launches over as many weight copies run back to
  * back (the weights of a step are all different, so none is served from L2; launches queue behind
  * each other as in the engine's stream). */
-static float gemv_ms(int cfg, char *w, size_t wbytes, int copies, const float *x, float *y, int N,
-                     int K)
+template <typename F> static float chain_ms(int copies, F &&launch)
 {
     cudaEvent_t a, b;
     cudaEventCreate(&a);
@@ -119,15 +118,21 @@ static float gemv_ms(int cfg, char *w, size_t wbytes, int copies, const float *x
     std::vector<float> t;
     for (int r = 0; r < 12; r++) {
         cudaEventRecord(a);
-        for (int c = 0; c < copies; c++) hb_cuda_gemv1_cfg(cfg, w + (size_t)c * wbytes, x, y, N, K, false, 0);
+        for (int c = 0; c < copies; c++) launch(c);
         cudaEventRecord(b);
         cudaEventSynchronize(b);
         float ms;
         cudaEventElapsedTime(&ms, a, b);
         if (r >= 2) t.push_back(ms / copies);
     }
+    cudaEventDestroy(a), cudaEventDestroy(b);
     std::sort(t.begin(), t.end());
     return t[t.size() / 2];
+}
+static float gemv_ms(int cfg, char *w, size_t wbytes, int copies, const float *x, float *y, int N,
+                     int K)
+{
+    return chain_ms(copies, [&](int c) { hb_cuda_gemv1_cfg(cfg, w + (size_t)c * wbytes, x, y, N, K, false, 0); });
 }
 
 /* Batched products as cuBLAS runs them (cublasGemmEx, the engine's call) and as cuBLASLt's
@@ -354,6 +359,23 @@ int main(int argc, char **argv)
                    bytes / ms / 1e6, m.per_step, ms * m.per_step);
             if (c == hb_gemv1_chosen(m.K)) total += ms * m.per_step;
         }
+    }
+    { /* o_proj with its rows copied on chip (gemv1_resident_kernel): in the engine the copy runs
+       * during decode attention; here, back to back, the copy and the product in turn (only one
+       * such block fits an SM), so its bandwidth alone, by the size of a bulk copy */
+        const int N = 3072, K = 3072;
+        const size_t wb = ((size_t)N * K * 2 + 255) / 256 * 256;
+        const double bytes = (double)N * K * 2 + K * 4.0 + N * 4.0;
+        const int keep = hb_gemv_resident_chunk;
+        for (int chunk : {4096, 16384, 36864, 147456}) {
+            hb_gemv_resident_chunk = chunk;
+            const float ms = chain_ms(copies, [&](int c) {
+                hb_cuda_gemv1_resident(w + (size_t)c * wb, x, y, N, K, true, p.multiProcessorCount, 0);
+            });
+            printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s   (resident, alone; bulk copies of %d KB%s)\n", "o_proj", bytes / 1e6,
+                   ms, bytes / ms / 1e6, chunk / 1024, chunk == keep ? ", the engine's" : "");
+        }
+        hb_gemv_resident_chunk = keep;
     }
     /* attention as a decode step runs it, 28 launches back to back (each over other slots, so
      * little comes from L2), a launch's median time: the fused decode kernel (RoPE, KV write,

@@ -88,7 +88,8 @@ def main():
             print(f"skipped: {err.strip()}")
             return SKIP
         res.check("the CUDA backend runs", rc == 0, err)
-        for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1"), ("HB_WSG_SWIGLU", "1x")):
+        for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1"), ("HB_WSG_SWIGLU", "1x"),
+                         ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -108,9 +109,13 @@ def main():
                     # the CUDA attention has two kernels, chosen by batch size; these batches pick the
                     # per-head one, HB_ATT_KERNEL=group makes them run the grouped one; the prompts
                     # (13, 24 tokens) go to the weight-streaming GEMM with bf16 weights, HB_WSG=0
-                    # gives them to cuBLASLt
+                    # gives them to cuBLASLt; one-token steps copy o_proj's rows on chip during
+                    # attention and request GEMV weights before the previous kernel ends, unless
+                    # HB_RESIDENT_O=0 HB_GEMV_EARLY=0
                     variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
-                                "cuda (cuBLASLt products)": {"HB_WSG": "0"}}
+                                "cuda (cuBLASLt products)": {"HB_WSG": "0"},
+                                "cuda (streamed o_proj, late GEMV loads)": {"HB_RESIDENT_O": "0",
+                                                                            "HB_GEMV_EARLY": "0"}}
                     for backend, env in (("cpu", None), *(("cuda", e) for e in variants.values())):
                         name = next(k for k, v in variants.items() if v == env) if backend == "cuda" else backend
                         op = os.path.join(tmp, f"out_{backend}.bin")

@@ -512,6 +512,52 @@ static void wsgemm_case(int n, int N, int K)
     cudaFree(dw), cudaFree(dx), cudaFree(dy);
 }
 
+/* The one-token GEMV with its rows copied on chip first: N rows (a partial last block when the
+ * device's SM count does not divide N) over K columns, y written or added to (the residual add),
+ * nothing written past y; shapes too large for it are refused without a launch. */
+static void resident_case(int N, int K, int sms)
+{
+    std::vector<double> ref;
+    __nv_bfloat16 *dw, *dxb;
+    random_product(1, N, K, &ref, &dw, &dxb);
+    std::vector<__nv_bfloat16> xb((size_t)K);
+    CK(cudaMemcpy(xb.data(), dxb, (size_t)K * 2, cudaMemcpyDeviceToHost));
+    std::vector<float> x((size_t)K), y0((size_t)N + 64, NAN);
+    for (int k = 0; k < K; k++) x[(size_t)k] = __bfloat162float(xb[(size_t)k]);
+    for (int r = 0; r < N; r++) y0[(size_t)r] = frand() * 10;
+    float *dx, *dy;
+    CK(cudaMalloc((void **)&dx, (size_t)K * 4));
+    CK(cudaMalloc((void **)&dy, y0.size() * 4));
+    CK(cudaMemcpy(dx, x.data(), (size_t)K * 4, cudaMemcpyHostToDevice));
+    const double scale = sqrt((double)K) / 3;
+    const int R = hb_cuda_gemv1_resident_rows(N, K, sms);
+    for (int acc = 0; acc < 2; acc++) {
+        CK(cudaMemcpy(dy, y0.data(), y0.size() * 4, cudaMemcpyHostToDevice));
+        const bool ran = hb_cuda_gemv1_resident(dw, dx, dy, N, K, acc != 0, sms, 0);
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        std::vector<float> got(y0.size());
+        CK(cudaMemcpy(got.data(), dy, got.size() * 4, cudaMemcpyDeviceToHost));
+        double worst = 0;
+        bool guard = true, untouched = true;
+        for (int r = 0; r < N; r++) {
+            const double want = ref[(size_t)r] + (acc ? y0[(size_t)r] : 0.0);
+            const double e = fabs(got[(size_t)r] - want) / scale;
+            if (!(e <= worst)) worst = e;
+            untouched = untouched && got[(size_t)r] == y0[(size_t)r];
+        }
+        for (size_t i = (size_t)N; i < got.size(); i++) guard = guard && isnan(got[i]);
+        /* it runs exactly when its rows fit (R > 0); refused, y is left as it was */
+        const bool ok = ran == (R > 0) && guard && (ran ? worst <= 1e-4 : untouched);
+        printf("%s resident one-token GEMV N %d K %d, %d SMs%s: %s%s\n", ok ? "ok  " : "FAIL", N, K, sms,
+               acc ? ", added to y" : "", ran ? "" : "refused (too large)",
+               guard ? "" : ", wrote past the output");
+        if (ran) printf("     %d rows a block, worst error %.2g of the scale\n", R, worst);
+        if (!ok) failures++;
+    }
+    cudaFree(dw), cudaFree(dxb), cudaFree(dx), cudaFree(dy);
+}
+
 /* The weight-streaming GEMM with the SwiGLU in its epilogue against the plain product of the same
  * split followed by the SwiGLU kernel: bit for bit the same bf16 activations, nothing written
  * past them. */
@@ -650,6 +696,10 @@ int main(void)
     const int wsg[][3] = {{17, 5120, 3072}, {32, 100, 192}, {33, 3072, 8192}, {64, 300, 3072},
                           {64, 5120, 256}, {20, 129, 64}, {1, 40, 128}, {48, 16384, 320}};
     for (auto &m : wsg) wsgemm_case(m[0], m[1], m[2]);
+    /* the resident GEMV: base-3b's o_proj on this device, a last block of fewer rows, rows of
+     * one 8-column piece, fewer rows than SMs, and q/k/v's shape, too large for it */
+    const int res[][3] = {{3072, 3072, sms}, {1001, 3072, 132}, {7, 8, 132}, {50, 512, 132}, {5120, 3072, sms}};
+    for (auto &m : res) resident_case(m[0], m[1], m[2]);
     const int wsg_swiglu[][3] = {{32, 8192, 3072}, {17, 1024, 384}, {9, 64, 128}, {48, 192, 640}};
     for (auto &m : wsg_swiglu) wsgemm_swiglu_case(m[0], m[1], m[2]);
     const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};

@@ -81,6 +81,7 @@ struct hb_backend {
     void *cublas_ws;
     bool fused1;             // one-token passes: q/k/v and gate/up each in one product
     bool unfused_swiglu;     // HB_FUSE_SWIGLU=0: the SwiGLU as its own kernel (for measuring)
+    bool resident_o;         // one-token o_proj copied on chip during attention (HB_RESIDENT_O=0: not)
     int swiglu_max;          // batches up to which gate/up runs with the SwiGLU fused (weight-streaming GEMM)
     float *qkv1, *gu1;       // their outputs (one token)
     size_t qkv1_bytes;
@@ -288,6 +289,16 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);
     const char *fsw = getenv("HB_FUSE_SWIGLU");
     b->unfused_swiglu = fsw && strcmp(fsw, "0") == 0;
+    /* HB_RESIDENT_O=0: the one-token o_proj streams its weights after attention like the other
+     * GEMVs, instead of copying them into shared memory while attention runs; for measuring */
+    const char *ro = getenv("HB_RESIDENT_O");
+    if (!rc && ro && strcmp(ro, "0") != 0 && strcmp(ro, "1") != 0)
+        rc = hb_fail(err, HB_ERR_INVALID, "HB_RESIDENT_O is '%s'; it must be 0 or 1", ro);
+    b->resident_o = !(ro && strcmp(ro, "0") == 0);
+    const char *ge = getenv("HB_GEMV_EARLY"); /* for measuring */
+    if (!rc && ge && strcmp(ge, "0") != 0 && strcmp(ge, "1") != 0)
+        rc = hb_fail(err, HB_ERR_INVALID, "HB_GEMV_EARLY is '%s'; it must be 0 or 1", ge);
+    hb_gemv_early = !(ge && strcmp(ge, "0") == 0);
     size_t nt = hb_model_tensors(cfg, NULL);
     std::vector<hb_tensor_spec> specs(nt);
     hb_model_tensors(cfg, specs.data());
@@ -593,7 +604,8 @@ static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error
     int qs = one ? Q + 2 * KV : Q, kvs = one ? Q + 2 * KV : KV; /* token strides */
     attention(b, pl, q, k, v, qs, kvs, b->att, nullptr, l);
     if (one) {
-        hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
+        if (!(b->bf16 && b->resident_o && hb_cuda_gemv1_resident(L.wo, b->att, b->x, H, Q, true, b->sms, s)))
+            hb_cuda_gemv_acc(L.wo, b->bf16, b->att, b->x, 1, H, Q, true, s);
     } else {
         MATMUL(L.wo, b->att, b->o, (int)n, H, Q);
         hb_cuda_add(b->x, b->o, n * (size_t)H, s);

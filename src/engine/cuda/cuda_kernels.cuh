@@ -197,6 +197,19 @@ struct hb_gemv_cfg {
 extern const hb_gemv_cfg hb_gemv1_cfgs[];
 extern const int hb_gemv1_ncfgs;
 static inline int hb_gemv1_chosen(int K) { return K >= 8192 ? 8 : 1; }
+// The one-token GEMVs request their first group of weights before they wait on the previous
+// kernel (1, the default) or after (0: HB_GEMV_EARLY=0 when the backend is created).
+extern int hb_gemv_early;
+// One token with the weights copied on chip while the previous kernel runs (gemv1_resident_kernel,
+// gemv.cu): R = ceil(N / sms) rows a block when R K 2 + K 4 bytes stay within
+// GEMV_RESIDENT_MAX_SMEM (so the block fits beside a decode attention block), else 0 and the
+// launcher returns false without launching. y (+)= W x.
+#define GEMV_RESIDENT_MAX_SMEM (160 * 1024)
+#define GEMV_RESIDENT_CHUNK (16 * 1024) // bytes a bulk copy
+extern int hb_gemv_resident_chunk;          // GEMV_RESIDENT_CHUNK (a multiple of 16; the bench varies it)
+int hb_cuda_gemv1_resident_rows(int N, int K, int sms);
+bool hb_cuda_gemv1_resident(const void *w, const float *x, float *y, int N, int K, bool acc, int sms,
+                            cudaStream_t s);
 void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
                        cudaStream_t s);
 

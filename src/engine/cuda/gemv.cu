@@ -12,6 +12,7 @@
 #include <cublasLt.h>
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "cuda_kernels.cuh"
@@ -50,21 +51,15 @@ template <bool HINT> __device__ __forceinline__ uint4 load_w16(const uint4 *p)
 // and writes y[i] = silu(gate . x) * (up . x), the SwiGLU fused into the product.
 template <int NT, int RPW, int UNROLL, bool HINT, bool SWIGLU = false>
 __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
-                                 float *__restrict__ y, int N, int K, int nt, bool acc_out)
+                                 float *__restrict__ y, int N, int K, int nt, bool acc_out, bool early)
 {
     static_assert(!SWIGLU || (NT == 1 && RPW == 2), "the SwiGLU form pairs two rows of one token");
     int wi = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     int row0 = SWIGLU ? wi : wi * RPW, rstep = SWIGLU ? N : 1; // row r of the warp: row0 + r * rstep
     if (row0 >= N) return;
-    pdl_enter();
     int chunks = K / 8;
-    float acc[RPW][NT];
-#pragma unroll
-    for (int r = 0; r < RPW; r++)
-#pragma unroll
-        for (int t = 0; t < NT; t++) acc[r][t] = 0;
-    for (int c0 = lane; c0 < chunks; c0 += 32 * UNROLL) {
-        uint4 raw[RPW][UNROLL]; /* issue every load of the group before using any */
+    uint4 raw[RPW][UNROLL]; /* issue every load of a group before using any */
+    auto load_group = [&](int c0) {
 #pragma unroll
         for (int r = 0; r < RPW; r++)
 #pragma unroll
@@ -74,6 +69,16 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
                                 ? load_w16<HINT>((const uint4 *)(w + (size_t)(row0 + r * rstep) * K) + c)
                                 : make_uint4(0, 0, 0, 0);
             }
+    };
+    if (early) load_group(lane); /* the weights do not depend on the previous kernel */
+    pdl_enter();
+    float acc[RPW][NT];
+#pragma unroll
+    for (int r = 0; r < RPW; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[r][t] = 0;
+    for (int c0 = lane; c0 < chunks; c0 += 32 * UNROLL) {
+        if (!early || c0 != lane) load_group(c0);
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
             int c = c0 + u * 32;
@@ -112,23 +117,27 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
 // so every warp has few chunks and issues them all at once; the runs meet in shared memory.
 template <int WPR, int UNROLL, bool HINT>
 __global__ void gemv1_splitk_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
-                                    float *__restrict__ y, int N, int K, bool acc_out)
+                                    float *__restrict__ y, int N, int K, bool acc_out, bool early)
 {
     __shared__ float partial[8];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row = blockIdx.x * (8 / WPR) + warp / WPR, run = warp % WPR;
     int chunks = K / 8, per = (chunks + WPR - 1) / WPR, lo = run * per, hi = min(chunks, lo + per);
+    const uint4 *wr = (const uint4 *)(w + (size_t)min(row, N - 1) * K);
+    uint4 raw[UNROLL];
+    auto load_group = [&](int c0) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            int c = c0 + u * 32;
+            raw[u] = c < hi ? load_w16<HINT>(wr + c) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    if (early && row < N) load_group(lo + lane); /* the weights do not depend on the previous kernel */
     pdl_enter();
     float acc = 0;
     if (row < N) {
-        const uint4 *wr = (const uint4 *)(w + (size_t)row * K);
         for (int c0 = lo + lane; c0 < hi; c0 += 32 * UNROLL) {
-            uint4 raw[UNROLL];
-#pragma unroll
-            for (int u = 0; u < UNROLL; u++) {
-                int c = c0 + u * 32;
-                raw[u] = c < hi ? load_w16<HINT>(wr + c) : make_uint4(0, 0, 0, 0);
-            }
+            if (!early || c0 != lo + lane) load_group(c0);
 #pragma unroll
             for (int u = 0; u < UNROLL; u++) {
                 int c = c0 + u * 32;
@@ -161,7 +170,7 @@ static void launch1(const __nv_bfloat16 *w, const float *x, float *y, int N, int
 {
     int rows_per_block = warps * RPW;
     hb_launch(gemv_bf16_kernel<1, RPW, UNROLL, HINT>, (N + rows_per_block - 1) / rows_per_block,
-              32 * warps, 0, s, w, x, y, N, K, 1, acc);
+              32 * warps, 0, s, w, x, y, N, K, 1, acc, hb_gemv_early != 0);
 }
 
 template <int WPR, int UNROLL>
@@ -170,7 +179,7 @@ static void launch_splitk(const __nv_bfloat16 *w, const float *x, float *y, int 
 {
     int rows_per_block = 8 / WPR;
     hb_launch(gemv1_splitk_kernel<WPR, UNROLL, true>, (N + rows_per_block - 1) / rows_per_block,
-              256, 0, s, w, x, y, N, K, acc);
+              256, 0, s, w, x, y, N, K, acc, hb_gemv_early != 0);
 }
 
 const hb_gemv_cfg hb_gemv1_cfgs[] = {
@@ -201,6 +210,95 @@ void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, in
     SPLIT(8, 1);
 #undef CFG
 #undef SPLIT
+}
+
+// One token with the weights already on chip: block b owns rows R b .. R b + R - 1 (a
+// contiguous R K bf16 range of W), and before it waits on the previous kernel its thread 0
+// requests them into shared memory as bulk copies (the TMA engine, completing an mbarrier), so
+// the copy runs while that kernel does (decode attention, bound by latency, leaves the memory
+// idle). After the wait x (fp32) joins them in shared memory and warp w takes rows w, w + 8, ...:
+// y[r] (+)= sum_k W[r][k] x[k], lanes over 16-byte pieces, a shuffle sum. Launched only where
+// R K 2 + K 4 bytes fit beside the previous kernel's blocks.
+__global__ void __launch_bounds__(256) gemv1_resident_kernel(const __nv_bfloat16 *__restrict__ w,
+                                                             const float *__restrict__ x, float *__restrict__ y,
+                                                             int N, int K, int R, bool acc_out, int chunk)
+{
+    extern __shared__ __align__(128) unsigned char rsm[];
+    __shared__ __align__(8) unsigned long long bar;
+    const int r0 = blockIdx.x * R, nr = min(R, N - r0), tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const uint32_t sw = (uint32_t)__cvta_generic_to_shared(rsm), sbar = (uint32_t)__cvta_generic_to_shared(&bar);
+    float *xs = (float *)(rsm + (size_t)R * K * 2);
+    const uint32_t bytes = (uint32_t)nr * (uint32_t)K * 2u; /* a multiple of 16 (K % 8 == 0) */
+    if (tid == 0) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(sbar) : "memory");
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(sbar), "r"(bytes) : "memory");
+        const char *src = (const char *)(w + (size_t)r0 * K);
+        for (uint32_t off = 0; off < bytes; off += (uint32_t)chunk) {
+            const uint32_t n = min(bytes - off, (uint32_t)chunk);
+            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                         ::"r"(sw + off), "l"(src + off), "r"(n), "r"(sbar)
+                         : "memory");
+        }
+#endif
+    }
+    pdl_enter();
+    for (int i = tid; i < K / 4; i += 256) ((float4 *)xs)[i] = ((const float4 *)x)[i];
+    __syncthreads(); /* x in place, and the barrier initialised, for every thread */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    for (unsigned done = 0; !done;)
+        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0;\n\t"
+                     "selp.u32 %0, 1, 0, p;\n\t}"
+                     : "=r"(done)
+                     : "r"(sbar)
+                     : "memory");
+#endif
+    const int chunks = K / 8;
+    for (int r = warp; r < nr; r += 8) {
+        const uint4 *wr = (const uint4 *)(rsm + (size_t)r * K * 2);
+        float acc = 0;
+        for (int c = lane; c < chunks; c += 32) {
+            const uint4 raw = wr[c];
+            const float4 a = ((const float4 *)xs)[2 * c], b = ((const float4 *)xs)[2 * c + 1];
+            const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw;
+            float2 f0 = __bfloat1622float2(p2[0]), f1 = __bfloat1622float2(p2[1]),
+                   f2 = __bfloat1622float2(p2[2]), f3 = __bfloat1622float2(p2[3]);
+            acc += f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w + f2.x * b.x + f2.y * b.y + f3.x * b.z +
+                   f3.y * b.w;
+        }
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) y[r0 + r] = acc_out ? y[r0 + r] + acc : acc;
+    }
+}
+
+int hb_gemv_resident_chunk = GEMV_RESIDENT_CHUNK;
+int hb_gemv_early = 1;
+
+int hb_cuda_gemv1_resident_rows(int N, int K, int sms)
+{
+    if (sms <= 0 || N <= 0 || K % 8) return 0;
+    const int R = (N + sms - 1) / sms;
+    return (size_t)R * K * 2 + (size_t)K * 4 <= GEMV_RESIDENT_MAX_SMEM ? R : 0;
+}
+
+bool hb_cuda_gemv1_resident(const void *w, const float *x, float *y, int N, int K, bool acc, int sms,
+                            cudaStream_t s)
+{
+    const int R = hb_cuda_gemv1_resident_rows(N, K, sms);
+    if (!R) return false;
+    static std::atomic<unsigned long long> ready; /* devices by ordinal (below 64) allowed the memory */
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev >= 64 || !(ready.load(std::memory_order_relaxed) >> dev & 1)) {
+        cudaFuncSetAttribute(gemv1_resident_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             GEMV_RESIDENT_MAX_SMEM);
+        if (dev < 64) ready.fetch_or(1ull << dev, std::memory_order_relaxed);
+    }
+    const size_t smem = (size_t)R * K * 2 + (size_t)K * 4;
+    hb_launch(gemv1_resident_kernel, (N + R - 1) / R, 256, smem, s, (const __nv_bfloat16 *)w, x, y, N, K, R, acc,
+              hb_gemv_resident_chunk);
+    return true;
 }
 
 template <int NT>
@@ -238,7 +336,7 @@ void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n,
             const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
             if (nt == 1) hb_cuda_gemv1_cfg(hb_gemv1_chosen(K), wb, xt, yt, N, K, accumulate, s);
             else hb_launch(gemv_bf16_kernel<8, 1, 4, false>, grid, block, 0, s, wb, xt, yt, N, K, nt,
-                           accumulate);
+                           accumulate, false);
         } else {
             const float *wf = (const float *)w;
             if (nt == 1) hb_launch(gemv_f32_kernel<1>, grid, block, 0, s, wf, xt, yt, N, K, nt, accumulate);
@@ -250,7 +348,7 @@ void hb_cuda_gemv_acc(const void *w, bool bf16, const float *x, float *y, int n,
 void hb_cuda_gemv1_swiglu(const void *w, const float *x, float *y, int I, int K, cudaStream_t s)
 {
     hb_launch(gemv_bf16_kernel<1, 2, 4, true, true>, (I + 7) / 8, 256, 0, s,
-              (const __nv_bfloat16 *)w, x, y, I, K, 1, false);
+              (const __nv_bfloat16 *)w, x, y, I, K, 1, false, hb_gemv_early != 0);
 }
 
 void hb_cuda_gemv(const void *w, bool bf16, const float *x, float *y, int n, int N, int K,
