@@ -5,7 +5,9 @@
 // through L1/L2 (they are small and every warp shares them), fp32 accumulators per token, a warp
 // shuffle reduction. One token with bf16 weights runs the configuration bench/cuda_kernel_bench
 // measured fastest for its K (hb_gemv1_chosen): the weights streamed past L1 with an L2
-// prefetch hint, and for long rows (K = 8192) each row cut over 8 warps. More than 8 tokens
+// prefetch hint, and for long rows (K = 8192) each row cut over 8 warps; each requests its
+// first weights before it waits on the previous kernel (hb_gemv_early), and o_proj, whose
+// rows fit on chip, can copy them there during decode attention (gemv1_resident_kernel). More than 8 tokens
 // (prefill) run in groups of 8; with bf16 weights, two or more tokens go to the batched GEMV
 // of gemv_batch.cu (up to the context's mmv_max) or cuBLAS (activations rounded to bf16,
 // tensor cores, fp32 output).
