@@ -36,8 +36,9 @@ HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --
 HB_FUSE_SWIGLU=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,16,32,64 "$eng/unified"
 # and the audio draw in blocks of at most 256 threads even where its blocks are fewer than the SMs
 HB_DRAW_WIDE=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
-# one-token steps: o_proj streamed after attention instead of copied on chip during it, and the
-# GEMVs' first weights requested after the wait on the previous kernel instead of before
+# one-token steps: o_proj streamed after attention instead of copied on chip during it; and the
+# one-token and batched GEMVs' first weights requested after the wait on the previous kernel
+# instead of before
 HB_RESIDENT_O=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
-HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
+HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
 python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512

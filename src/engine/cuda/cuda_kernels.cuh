@@ -197,8 +197,8 @@ struct hb_gemv_cfg {
 extern const hb_gemv_cfg hb_gemv1_cfgs[];
 extern const int hb_gemv1_ncfgs;
 static inline int hb_gemv1_chosen(int K) { return K >= 8192 ? 8 : 1; }
-// The one-token GEMVs request their first group of weights before they wait on the previous
-// kernel (1, the default) or after (0: HB_GEMV_EARLY=0 when the backend is created).
+// The one-token and batched GEMVs request their first group of weights before they wait on the
+// previous kernel (1, the default) or after (0: HB_GEMV_EARLY=0 when the backend is created).
 extern int hb_gemv_early;
 // One token with the weights copied on chip while the previous kernel runs (gemv1_resident_kernel,
 // gemv.cu): R = ceil(N / sms) rows a block when R K 2 + K 4 bytes stay within

@@ -14,8 +14,9 @@
 //   - NB groups of 8 tokens reuse each A fragment (16 tokens: two MMAs per fragment), and the RT
 //     16-row tiles of a warp reuse each B fragment;
 //   - the warps' 16 x 8 NB partial sums meet in shared memory; threads then write y.
-// Weights are streamed past L1 (no allocation, L2 prefetch hint); the activations are tiny and
-// every block reads them, so they come through L1/L2.
+// Weights are streamed past L1 (no allocation, L2 prefetch hint), a warp's first group requested
+// before the wait on the previous kernel (hb_gemv_early); the activations are tiny and every block
+// reads them, so they come through L1/L2.
 #include "cuda_kernels.cuh"
 
 // 16 bytes of activations through L1 (every block reads them); volatile like ld_stream16, so that all
@@ -29,12 +30,10 @@ __device__ __forceinline__ uint4 ldx(const uint4 *p)
     return v;
 }
 
-// UU groups of 32 columns from group s0 on: every load issued before the first MMA
-template <int NB, int RT, int UU, int HINT>
-__device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], const uint4 *const (&xr)[NB],
-                                           int s0, float (&acc)[RT][NB][4])
+// The weights of UU groups of 32 columns from group s0 on
+template <int RT, int UU, int HINT>
+__device__ __forceinline__ void mmv_load_w(const uint4 *const (&wr)[RT][2], int s0, uint4 (&a)[UU][RT][2])
 {
-    uint4 a[UU][RT][2], xv[UU][NB];
 #pragma unroll
     for (int u = 0; u < UU; u++) {
         int off = (s0 + u) * 4; /* 32 columns = 4 uint4 */
@@ -43,9 +42,20 @@ __device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], cons
             a[u][i][0] = ld_stream16<HINT>(wr[i][0] + off);
             a[u][i][1] = ld_stream16<HINT>(wr[i][1] + off);
         }
-#pragma unroll
-        for (int j = 0; j < NB; j++) xv[u][j] = ldx(xr[j] + off);
     }
+}
+
+// Those groups' activations loaded, then the MMAs on weights a (every load issued before the
+// first MMA)
+template <int NB, int RT, int UU>
+__device__ __forceinline__ void mmv_mul(const uint4 (&a)[UU][RT][2], const uint4 *const (&xr)[NB], int s0,
+                                        float (&acc)[RT][NB][4])
+{
+    uint4 xv[UU][NB];
+#pragma unroll
+    for (int u = 0; u < UU; u++)
+#pragma unroll
+        for (int j = 0; j < NB; j++) xv[u][j] = ldx(xr[j] + (s0 + u) * 4);
 #pragma unroll
     for (int u = 0; u < UU; u++)
 #pragma unroll
@@ -58,10 +68,20 @@ __device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], cons
             }
 }
 
+template <int NB, int RT, int UU, int HINT>
+__device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], const uint4 *const (&xr)[NB],
+                                           int s0, float (&acc)[RT][NB][4])
+{
+    uint4 a[UU][RT][2];
+    mmv_load_w<RT, UU, HINT>(wr, s0, a);
+    mmv_mul<NB, RT, UU>(a, xr, s0, acc);
+}
+
 template <int NB, int RT, int W, int U, int HINT>
 __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__restrict__ w,
                                                      const __nv_bfloat16 *__restrict__ x,
-                                                     float *__restrict__ y, int N, int K, int n)
+                                                     float *__restrict__ y, int N, int K, int n,
+                                                     bool early)
 {
     __shared__ float red[W][NB * 8][16 * RT]; // a warp's partial sums, [token][row]
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
@@ -82,8 +102,17 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
     for (int i = 0; i < RT; i++)
 #pragma unroll
         for (int j = 0; j < NB; j++) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
-    pdl_enter();
     int s0 = warp * U;
+    uint4 a0[U][RT][2]; /* the first group's weights, before the wait when early (they do not
+                         * depend on the previous kernel) */
+    const bool whole = s0 + U <= steps;
+    if (early && whole) mmv_load_w<RT, U, HINT>(wr, s0, a0);
+    pdl_enter();
+    if (whole) {
+        if (!early) mmv_load_w<RT, U, HINT>(wr, s0, a0);
+        mmv_mul<NB, RT, U>(a0, xr, s0, acc);
+        s0 += W * U;
+    }
     for (; s0 + U <= steps; s0 += W * U) mmv_groups<NB, RT, U, HINT>(wr, xr, s0, acc);
     for (int s = s0; s < steps && s < s0 + U; s++) mmv_groups<NB, RT, 1, HINT>(wr, xr, s, acc); /* a partial group */
     /* the accumulator: c0, c1 row g tokens 2q, 2q + 1; c2, c3 row g + 8, the same tokens */
@@ -142,7 +171,8 @@ static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int
                    cudaStream_t s)
 {
     static_assert(W * NB * 8 * 16 * RT * 4 <= 48 * 1024, "the partial sums must fit 48 KiB");
-    hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y, N, K, n);
+    hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y, N, K, n,
+              hb_gemv_early != 0);
 }
 
 template <int NB, int I = 0>
