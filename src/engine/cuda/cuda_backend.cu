@@ -243,6 +243,16 @@ static hb_status env_tokens(const char *name, int def, int max, int *out, hb_err
     return HB_OK;
 }
 
+/* An on/off switch from the environment variable `name`: unset or "1" on, "0" off, else refused */
+static hb_status env_switch(const char *name, bool *on, hb_error *err)
+{
+    const char *e = getenv(name);
+    *on = !(e && strcmp(e, "0") == 0);
+    if (e && strcmp(e, "0") != 0 && strcmp(e, "1") != 0)
+        return hb_fail(err, HB_ERR_INVALID, "%s is '%s'; it must be 0 or 1", name, e);
+    return HB_OK;
+}
+
 static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
                              int max_batch, int max_seq, const hb_engine_opts *o, hb_mem *mem,
                              uint64_t *weights_hash, hb_backend **out, hb_error *err)
@@ -291,14 +301,10 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     b->unfused_swiglu = fsw && strcmp(fsw, "0") == 0;
     /* HB_RESIDENT_O=0: the one-token o_proj streams its weights after attention like the other
      * GEMVs, instead of copying them into shared memory while attention runs; for measuring */
-    const char *ro = getenv("HB_RESIDENT_O");
-    if (!rc && ro && strcmp(ro, "0") != 0 && strcmp(ro, "1") != 0)
-        rc = hb_fail(err, HB_ERR_INVALID, "HB_RESIDENT_O is '%s'; it must be 0 or 1", ro);
-    b->resident_o = !(ro && strcmp(ro, "0") == 0);
-    const char *ge = getenv("HB_GEMV_EARLY"); /* for measuring */
-    if (!rc && ge && strcmp(ge, "0") != 0 && strcmp(ge, "1") != 0)
-        rc = hb_fail(err, HB_ERR_INVALID, "HB_GEMV_EARLY is '%s'; it must be 0 or 1", ge);
-    hb_gemv_early = !(ge && strcmp(ge, "0") == 0);
+    if (!rc) rc = env_switch("HB_RESIDENT_O", &b->resident_o, err);
+    bool early = true; /* HB_GEMV_EARLY=0: the GEMVs' first weights after the wait; for measuring */
+    if (!rc) rc = env_switch("HB_GEMV_EARLY", &early, err);
+    hb_gemv_early = early;
     size_t nt = hb_model_tensors(cfg, NULL);
     std::vector<hb_tensor_spec> specs(nt);
     hb_model_tensors(cfg, specs.data());

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <atomic>
 #include <type_traits>
 
 extern "C" {
@@ -68,6 +69,18 @@ static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
                              cudaStream_t s, Args &&...args)
 {
     hb_launch_cluster(kernel, grid, block, smem, s, 0, static_cast<Args &&>(args)...);
+}
+
+// Lets kernel use `bytes` of dynamic shared memory on the current device, once a device (ready:
+// the kernel's own flags, devices by ordinal below 64; backends on other threads share them).
+template <typename... KArgs>
+static inline void hb_allow_smem(std::atomic<unsigned long long> &ready, void (*kernel)(KArgs...), int bytes)
+{
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (dev < 64 && ready.load(std::memory_order_relaxed) >> dev & 1) return;
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (dev < 64) ready.fetch_or(1ull << dev, std::memory_order_relaxed);
 }
 
 // c += A (16 x 16) B (16 x 8), bf16 in, fp32 accumulate (a0..a3, b0, b1 in the m16n8k16 layout)

@@ -239,14 +239,8 @@ template <int TN> static constexpr int smem_of()
 template <int TN, int WN, bool EARLY, bool SWIGLU = false>
 static auto kernel_ready() -> decltype(&wsgemm_kernel<TN, WN, EARLY, SWIGLU>)
 {
-    static std::atomic<unsigned long long> ready; /* devices by ordinal (below 64); backends on other threads */
-    int dev = 0;
-    cudaGetDevice(&dev);
-    if (dev >= 64 || !(ready.load(std::memory_order_relaxed) >> dev & 1)) {
-        cudaFuncSetAttribute(wsgemm_kernel<TN, WN, EARLY, SWIGLU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             smem_of<TN>());
-        if (dev < 64) ready.fetch_or(1ull << dev, std::memory_order_relaxed);
-    }
+    static std::atomic<unsigned long long> ready;
+    hb_allow_smem(ready, wsgemm_kernel<TN, WN, EARLY, SWIGLU>, smem_of<TN>());
     return wsgemm_kernel<TN, WN, EARLY, SWIGLU>;
 }
 

@@ -14,7 +14,6 @@
 #include <cublasLt.h>
 
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include "cuda_kernels.cuh"
@@ -289,14 +288,8 @@ bool hb_cuda_gemv1_resident(const void *w, const float *x, float *y, int N, int 
 {
     const int R = hb_cuda_gemv1_resident_rows(N, K, sms);
     if (!R) return false;
-    static std::atomic<unsigned long long> ready; /* devices by ordinal (below 64) allowed the memory */
-    int dev = 0;
-    cudaGetDevice(&dev);
-    if (dev >= 64 || !(ready.load(std::memory_order_relaxed) >> dev & 1)) {
-        cudaFuncSetAttribute(gemv1_resident_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             GEMV_RESIDENT_MAX_SMEM);
-        if (dev < 64) ready.fetch_or(1ull << dev, std::memory_order_relaxed);
-    }
+    static std::atomic<unsigned long long> ready;
+    hb_allow_smem(ready, gemv1_resident_kernel, GEMV_RESIDENT_MAX_SMEM);
     const size_t smem = (size_t)R * K * 2 + (size_t)K * 4;
     hb_launch(gemv1_resident_kernel, (N + R - 1) / R, 256, smem, s, (const __nv_bfloat16 *)w, x, y, N, K, R, acc,
               hb_gemv_resident_chunk);
