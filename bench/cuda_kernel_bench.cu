@@ -217,8 +217,8 @@ static void gemm_section(char *w, int copies, bool sweep)
            "the weight-streaming GEMM (the engine's from %d to %d tokens)\n",
            copies, HB_WSG_DEFAULT, HB_MMV_MAX_TOKENS, sweep ? ", every one with HB_GEMM_SWEEP" : "",
            HB_MMV_DEFAULT + 1, HB_WSG_DEFAULT);
-    std::vector<int> ns = {2, 4, 8, 16, 32, 64, 128, 512};
-    if (!sweep) ns = {8, 32, 64};
+    std::vector<int> ns = {1, 2, 4, 8, 16, 32, 64, 128, 512};
+    if (!sweep) ns = {1, 8, 32, 64};
     for (int n : ns)
         for (auto &m : mats) {
             size_t wb = ((size_t)m.N * m.K * 2 + 255) / 256 * 256;
@@ -259,6 +259,18 @@ static void gemm_section(char *w, int copies, bool sweep)
                 printf("gemm n %3d %-10s batched GEMV [%2d warps, unroll %d, %2d rows, L2 hint %d]%s alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us\n",
                        n, m.name, hb_mmv_cfgs[c].warps, hb_mmv_cfgs[c].unroll, 16 * hb_mmv_cfgs[c].row_tiles, hb_mmv_cfgs[c].l2_hint,
                        chosen ? " *" : "  ", ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3);
+            }
+            if (m.N == 16384 && n <= HB_MMV_DEFAULT && hb_cuda_mmv_swiglu_fits(n, m.N / 2, m.K)) {
+                /* gate/up and the SwiGLU: the product then the kernel, against the fused form */
+                __nv_bfloat16 *act = g.xb + (size_t)n * m.K; /* past the activations */
+                const int I = m.N / 2, cfg = hb_mmv_chosen(n, m.N, m.K);
+                float two = chain_ms(copies, [&](int c) {
+                    hb_cuda_mmv_cfg(cfg, w + (size_t)c * wb, g.xb, g.y, n, m.N, m.K, 0);
+                    hb_cuda_swiglu_rows_bf16(g.y, act, n, I, 0);
+                });
+                float one = chain_ms(copies, [&](int c) { hb_cuda_mmv_swiglu(w + (size_t)c * wb, g.xb, act, n, I, m.K, 0); });
+                printf("gemm n %3d %-10s batched GEMV then the SwiGLU kernel, chained %6.1f us; the SwiGLU fused *"
+                       " chained %6.1f us (%5.2f TB/s)\n", n, m.name, two * 1e3, one * 1e3, bytes / one / 1e9);
             }
             if (hb_cuda_wsgemm_fits(n, m.N, m.K) && n > HB_MMV_DEFAULT) {
                 float ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, true);

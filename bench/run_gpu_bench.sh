@@ -33,12 +33,13 @@ HB_MMV=0 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --conte
 # 9-32 tokens by cuBLASLt instead of the weight-streaming GEMM (and gate/up up to 64 with it);
 # the SwiGLU as its own kernel instead of in the gate/up product's epilogue
 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 16,32,64 "$eng/unified"
-HB_FUSE_SWIGLU=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,16,32,64 "$eng/unified"
+HB_FUSE_SWIGLU=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,16,32,64 "$eng/unified"
 # and the audio draw in blocks of at most 256 threads even where its blocks are fewer than the SMs
 HB_DRAW_WIDE=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
-# one-token steps: o_proj streamed after attention instead of copied on chip during it; and the
-# one-token and batched GEMVs' first weights requested after the wait on the previous kernel
-# instead of before
-HB_RESIDENT_O=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
+# one-token steps through the one-token GEMVs (fp32 activations, fused epilogues) instead of the
+# batched path; with them, o_proj streamed after attention instead of copied on chip during it;
+# and the GEMVs' first weights requested after the wait on the previous kernel instead of before
+HB_ONE_MMV=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
+HB_ONE_MMV=0 HB_RESIDENT_O=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
 python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512

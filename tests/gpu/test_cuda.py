@@ -89,7 +89,7 @@ def main():
             return SKIP
         res.check("the CUDA backend runs", rc == 0, err)
         for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1"), ("HB_WSG_SWIGLU", "1x"),
-                         ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes")):
+                         ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -109,13 +109,15 @@ def main():
                     # the CUDA attention has two kernels, chosen by batch size; these batches pick the
                     # per-head one, HB_ATT_KERNEL=group makes them run the grouped one; the prompts
                     # (13, 24 tokens) go to the weight-streaming GEMM with bf16 weights, HB_WSG=0
-                    # gives them to cuBLASLt; one-token steps copy o_proj's rows on chip during
-                    # attention and request GEMV weights before the previous kernel ends, unless
-                    # HB_RESIDENT_O=0 HB_GEMV_EARLY=0
+                    # gives them to cuBLASLt; one-token steps with bf16 weights run the batched
+                    # GEMVs (the SwiGLU fused), or with HB_ONE_MMV=0 the one-token GEMVs, which
+                    # copy o_proj's rows on chip during attention and request weights before the
+                    # previous kernel ends, unless HB_RESIDENT_O=0 HB_GEMV_EARLY=0
                     variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
                                 "cuda (cuBLASLt products)": {"HB_WSG": "0"},
-                                "cuda (streamed o_proj, late GEMV loads)": {"HB_RESIDENT_O": "0",
-                                                                            "HB_GEMV_EARLY": "0"}}
+                                "cuda (one-token GEMVs)": {"HB_ONE_MMV": "0"},
+                                "cuda (one-token GEMVs, streamed o_proj, late loads)": {
+                                    "HB_ONE_MMV": "0", "HB_RESIDENT_O": "0", "HB_GEMV_EARLY": "0"}}
                     for backend, env in (("cpu", None), *(("cuda", e) for e in variants.values())):
                         name = next(k for k, v in variants.items() if v == env) if backend == "cuda" else backend
                         op = os.path.join(tmp, f"out_{backend}.bin")
@@ -213,7 +215,7 @@ def main():
                 res.check(f"compute-sanitizer memcheck clean ({topo})", rc == 0 and "ERROR SUMMARY: 0 errors" in out + err,
                           (out + err)[-1500:])
             # a 24-token prompt with bf16 weights: the weight-streaming GEMM (clusters, distributed
-            # shared memory) and the batched GEMV (2 tokens)
+            # shared memory) and the batched GEMV (2 tokens; 1 token, the SwiGLU fused)
             db = os.path.join(tmp, "small_bf16")
             with open(os.path.join(db, "unified", "config.json")) as f:
                 cfg = json.load(f)
@@ -222,12 +224,13 @@ def main():
                      cfg["audio_out_token_idx"], cfg["text_config"]["eos_token_id"])
             with open(sp, "w") as f:
                 json.dump({"steps": [[{"t": rng.randrange(lo)} for _ in range(24)],
-                                     [{"t": rng.randrange(lo)} for _ in range(2)]]}, f)
+                                     [{"t": rng.randrange(lo)} for _ in range(2)],
+                                     [{"t": rng.randrange(lo)}]]}, f)
             for tool in ("memcheck", "racecheck"):
                 rc, out, err = run([cs, "--tool", tool, "--error-exitcode", "9", driver, "--backend", "cuda",
                                     "--engine", os.path.join(db, "unified"), sp, os.path.join(tmp, "ms.bin")])
                 clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
-                res.check(f"compute-sanitizer {tool} clean on bf16 prompts of 24 and 2 tokens",
+                res.check(f"compute-sanitizer {tool} clean on bf16 passes of 24, 2 and 1 tokens",
                           rc == 0 and clean, (out + err)[-1500:])
             rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", streak,
                                 os.path.join(d, "unified")])

@@ -558,36 +558,67 @@ static void resident_case(int N, int K, int sms)
     cudaFree(dw), cudaFree(dxb), cudaFree(dx), cudaFree(dy);
 }
 
-/* The weight-streaming GEMM with the SwiGLU in its epilogue against the plain product of the same
- * split followed by the SwiGLU kernel: bit for bit the same bf16 activations, nothing written
- * past them. */
-static void wsgemm_swiglu_case(int n, int I, int K)
+/* A gate/up product with the SwiGLU in its epilogue (fused: w, x -> bf16 out) against its plain
+ * product (plain: w, x -> fp32 y) followed by the SwiGLU kernel: bit for bit the same bf16
+ * activations, nothing written past them (a guard of 64 values). what: the line's description. */
+template <typename P, typename F>
+static void swiglu_pair_case(const char *what, int n, int I, int K, P &&plain, F &&fused)
 {
     __nv_bfloat16 *dw, *dx, *da, *db;
     float *dy;
-    random_product(n, 2 * I, K, nullptr, &dw, &dx); /* the plain product is checked in wsgemm_case */
+    random_product(n, 2 * I, K, nullptr, &dw, &dx); /* the plain products are checked on their own */
     size_t abytes = ((size_t)n * I + 64) * 2;
     CK(cudaMalloc((void **)&dy, (size_t)n * 2 * I * 4));
     CK(cudaMalloc((void **)&da, abytes));
     CK(cudaMalloc((void **)&db, abytes));
     CK(cudaMemset(da, 0xff, abytes));
     CK(cudaMemset(db, 0xff, abytes));
-    hb_cuda_wsgemm(dw, dx, dy, n, 2 * I, K, 0);
+    plain(dw, dx, dy);
     hb_cuda_swiglu_rows_bf16(dy, da, n, I, 0);
-    hb_cuda_wsgemm_swiglu(dw, dx, db, n, I, K, 0);
+    fused(dw, dx, db);
     CK(cudaGetLastError());
     CK(cudaDeviceSynchronize());
     std::vector<unsigned short> a(abytes / 2), b(abytes / 2);
     CK(cudaMemcpy(a.data(), da, abytes, cudaMemcpyDeviceToHost));
     CK(cudaMemcpy(b.data(), db, abytes, cudaMemcpyDeviceToHost));
     size_t diff = 0;
-    for (size_t i = 0; i < a.size(); i++) diff += a[i] != b[i];
-    bool ok = diff == 0 && b[(size_t)n * I] == 0xffff; /* the guard untouched */
-    printf("%s weight-streaming GEMM with the SwiGLU fused [split %d] n %d I %d K %d: %zu of %zu values differ from "
-           "the product then the SwiGLU kernel\n",
-           ok ? "ok  " : "FAIL", hb_wsgemm_split(n, 2 * I, K), n, I, K, diff, (size_t)n * I);
+    for (size_t i = 0; i < (size_t)n * I; i++) diff += a[i] != b[i];
+    bool guard = true;
+    for (size_t i = (size_t)n * I; i < b.size(); i++) guard = guard && b[i] == 0xffff;
+    bool ok = diff == 0 && guard;
+    printf("%s %s with the SwiGLU fused n %d I %d K %d: %zu of %zu values differ from the product then the "
+           "SwiGLU kernel%s\n",
+           ok ? "ok  " : "FAIL", what, n, I, K, diff, (size_t)n * I, guard ? "" : ", wrote past the output");
     if (!ok) failures++;
     cudaFree(dw), cudaFree(dx), cudaFree(dy), cudaFree(da), cudaFree(db);
+}
+
+/* The weight-streaming GEMM's SwiGLU form against its plain product of the same split. */
+static void wsgemm_swiglu_case(int n, int I, int K)
+{
+    char what[64];
+    snprintf(what, sizeof what, "weight-streaming GEMM [split %d]", hb_wsgemm_split(n, 2 * I, K));
+    swiglu_pair_case(what, n, I, K, [&](auto w, auto x, float *y) { hb_cuda_wsgemm(w, x, y, n, 2 * I, K, 0); },
+                     [&](auto w, auto x, __nv_bfloat16 *o) { hb_cuda_wsgemm_swiglu(w, x, o, n, I, K, 0); });
+}
+
+/* The batched GEMV's SwiGLU form (I not always a multiple of the 16-row tile) against its plain
+ * product in the same configuration (16 warps, one group in flight, 32 rows, the 256-byte hint). */
+static void mmv_swiglu_case(int n, int I, int K)
+{
+    int cfg = -1;
+    for (int c = 0; c < hb_mmv_ncfgs; c++)
+        if (hb_mmv_cfgs[c].warps == 16 && hb_mmv_cfgs[c].unroll == 1 && hb_mmv_cfgs[c].row_tiles == 2 &&
+            hb_mmv_cfgs[c].l2_hint == 2)
+            cfg = c;
+    if (cfg < 0 || !hb_cuda_mmv_swiglu_fits(n, I, K)) {
+        printf("FAIL batched GEMV with the SwiGLU fused n %d I %d K %d: %s\n", n, I, K,
+               cfg < 0 ? "no configuration of 16 warps and 32 rows to compare with" : "refused");
+        failures++;
+        return;
+    }
+    swiglu_pair_case("batched GEMV", n, I, K, [&](auto w, auto x, float *y) { hb_cuda_mmv_cfg(cfg, w, x, y, n, 2 * I, K, 0); },
+                     [&](auto w, auto x, __nv_bfloat16 *o) { hb_cuda_mmv_swiglu(w, x, o, n, I, K, 0); });
 }
 
 /* A prompt pass: the RoPE kernel writes the tokens' rows, then the tiled kernel (and the grouped
@@ -702,6 +733,9 @@ int main(void)
     for (auto &m : res) resident_case(m[0], m[1], m[2]);
     const int wsg_swiglu[][3] = {{32, 8192, 3072}, {17, 1024, 384}, {9, 64, 128}, {48, 192, 640}};
     for (auto &m : wsg_swiglu) wsgemm_swiglu_case(m[0], m[1], m[2]);
+    /* one token, a full token group, both groups, I not a multiple of 16, K of one group */
+    const int mmv_swiglu[][3] = {{1, 8192, 3072}, {8, 1024, 384}, {9, 40, 96}, {16, 8192, 3072}, {3, 37, 32}};
+    for (auto &m : mmv_swiglu) mmv_swiglu_case(m[0], m[1], m[2]);
     const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
         int half = sh.hd / 2;

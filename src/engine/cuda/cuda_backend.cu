@@ -81,7 +81,8 @@ struct hb_backend {
     void *cublas_ws;
     bool fused1;             // one-token passes: q/k/v and gate/up each in one product
     bool unfused_swiglu;     // HB_FUSE_SWIGLU=0: the SwiGLU as its own kernel (for measuring)
-    bool resident_o;         // one-token o_proj copied on chip during attention (HB_RESIDENT_O=0: not)
+    bool resident_o;         // layer_tokens' one-token o_proj copied on chip during attention (HB_RESIDENT_O=0: not)
+    bool one_mmv;            // bf16 one-token passes run layer_batched (HB_ONE_MMV=0: layer_tokens' GEMVs)
     int swiglu_max;          // batches up to which gate/up runs with the SwiGLU fused (weight-streaming GEMM)
     float *qkv1, *gu1;       // their outputs (one token)
     size_t qkv1_bytes;
@@ -302,6 +303,9 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     /* HB_RESIDENT_O=0: the one-token o_proj streams its weights after attention like the other
      * GEMVs, instead of copying them into shared memory while attention runs; for measuring */
     if (!rc) rc = env_switch("HB_RESIDENT_O", &b->resident_o, err);
+    /* HB_ONE_MMV=0: one-token passes through layer_tokens (the GEMVs with fused epilogues)
+     * instead of the batched path at one token; for measuring */
+    if (!rc) rc = env_switch("HB_ONE_MMV", &b->one_mmv, err);
     bool early = true; /* HB_GEMV_EARLY=0: the GEMVs' first weights after the wait; for measuring */
     if (!rc) rc = env_switch("HB_GEMV_EARLY", &early, err);
     hb_gemv_early = early;
@@ -585,8 +589,8 @@ static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, flo
                       b->stream);
 }
 
-/* One layer token by token or with the generic products: one-token passes (GEMVs with the
- * residual adds in their epilogues) and fp32-weight batches. */
+/* One layer token by token or with the generic products: fp32-weight passes, and one-token
+ * passes with HB_ONE_MMV=0 (GEMVs with the residual adds in their epilogues). */
 static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
 {
     const hb_model_config *c = &b->c;
@@ -641,7 +645,10 @@ static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error
     return HB_OK;
 }
 
-/* One layer of a batch with bf16 weights: cuBLAS products fed bf16 activations written by the
+/* One layer of a pass with bf16 weights, one token too unless HB_ONE_MMV=0 (on the H200 a
+ * batch-1 step took 1.89 ms this way against 2.02 through layer_tokens' GEMVs; o_proj copied on
+ * chip during attention, as layer_tokens does, made it slower here, 1.93 ms; docs/PERFORMANCE.md):
+ * the products fed bf16 activations written by the
  * kernels before them (no conversions), q/k/v and gate/up each one product, the residual adds
  * fused into the norms that follow them (the MLP's input norm after o_proj; after down_proj,
  * the next layer's input norm, which the first layer does alone). */
@@ -669,10 +676,15 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
         /* x += o for this path's rows, and their norm (gathered) as the MLP input */
         hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, b->gemm.xb, false,
                              H, eps, s);
-        if (!b->unfused_swiglu && cnt > b->gemm.mmv_max && cnt <= b->swiglu_max &&
-            hb_cuda_wsgemm_swiglu_fits(cnt, I, H)) { /* the SwiGLU in the product's epilogue, into gu */
+        const bool by_mmv = cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H);
+        if (!b->unfused_swiglu && (by_mmv || (cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H)))) {
+            /* the SwiGLU in the product's epilogue (the batched GEMV's up to mmv_max tokens, else
+             * the weight-streaming GEMM's), into gu */
             __nv_bfloat16 *act = (__nv_bfloat16 *)b->gu;
-            hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);
+            if (by_mmv)
+                hb_cuda_mmv_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);
+            else
+                hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);
             MATMUL_BF(p ? L.a_down : L.down, act, b->g, cnt, H, I);
         } else {
             MATMUL_BF(p ? L.a_gate : L.gate, b->gemm.xb, b->g, cnt, 2 * I, H); /* [cnt][gate | up] */
@@ -715,7 +727,7 @@ static hb_status enqueue(hb_backend *b, const fwd_plan &pl, hb_error *err)
     const void *emb = b->embed ? b->embed : b->audio_embed; // a half holds one of them
     hb_cuda_embed(b->tok, (int)n, emb, b->audio_embed ? b->audio_embed : emb, b->bf16, H, rows, b->x, s);
     float eps = (float)c->rms_eps;
-    bool batched = n > 1 && b->bf16 && b->fused1 && b->gemm.handle;
+    bool batched = (n > 1 || b->one_mmv) && b->bf16 && b->fused1 && b->gemm.handle;
     for (int l = 0; l < c->layers; l++) {
         hb_status rc = batched ? layer_batched(b, pl, l, err) : layer_tokens(b, pl, l, err);
         if (rc) return rc;

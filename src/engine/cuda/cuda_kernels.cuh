@@ -260,6 +260,12 @@ int hb_mmv_chosen(int n, int N, int K);
 void hb_cuda_mmv_cfg(int cfg, const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K,
                      cudaStream_t s);
 void hb_cuda_mmv(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s);
+// [gate; up] (2I x K) times n tokens with the SwiGLU in the epilogue, out [n][I] in bf16, bit for
+// bit what the plain product in the same configuration (16 warps, 32 rows a block, one group in
+// flight: the one hb_mmv_chosen picks for 2I > 4096 rows) then hb_cuda_swiglu_rows_bf16 give
+bool hb_cuda_mmv_swiglu_fits(int n, int I, int K);
+void hb_cuda_mmv_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 *out, int n, int I, int K,
+                        cudaStream_t s);
 
 // gemm_ws.cu: y[t][r] = sum_k x[t][k] W[r][k] for n <= HB_WSG_MAX_TOKENS tokens, bf16 weights and
 // activations, fp32 out (a block per 128 rows streaming W through a cp.async ring, tensor-core

@@ -1,4 +1,4 @@
-// gemv_batch.cu - the matrix product of a few tokens (2 to HB_MMV_MAX_TOKENS), bf16 weights and
+// gemv_batch.cu - the matrix product of a few tokens (1 to HB_MMV_MAX_TOKENS), bf16 weights and
 // bf16 activations, fp32 output (at 32 tokens it measured at half cuBLASLt's speed, so 16 is the
 // limit):  y[t][r] = sum_k x[t][k] W[r][k].
 //
@@ -17,6 +17,11 @@
 // Weights are streamed past L1 (no allocation, L2 prefetch hint), a warp's first group requested
 // before the wait on the previous kernel (hb_gemv_early); the activations are tiny and every block
 // reads them, so they come through L1/L2.
+// The SwiGLU form (gate/up of the MLP, W = [gate; up], 2I rows): a block's two 16-row tiles are
+// gate rows r0..r0+15 and up rows I+r0..I+r0+15, and the epilogue writes
+//   out[t][r] = bf16(g / (1 + e^-g) * u),  g = y[t][r], u = y[t][I + r]
+// as swiglu_rows_kernel (kernels.cu) computes it from the plain product: each row's sum is the
+// same (the same warps add the same groups in the same order), so the values are bit for bit equal.
 #include "cuda_kernels.cuh"
 
 // 16 bytes of activations through L1 (every block reads them); volatile like ld_stream16, so that all
@@ -77,23 +82,27 @@ __device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], cons
     mmv_mul<NB, RT, UU>(a, xr, s0, acc);
 }
 
-template <int NB, int RT, int W, int U, int HINT>
+// SW: the SwiGLU form (RT 2; N is I, out yb [n][I] in bf16); else y [n][N] in fp32.
+template <int NB, int RT, int W, int U, int HINT, bool SW = false>
 __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__restrict__ w,
                                                      const __nv_bfloat16 *__restrict__ x,
-                                                     float *__restrict__ y, int N, int K, int n,
-                                                     bool early)
+                                                     float *__restrict__ y, __nv_bfloat16 *__restrict__ yb,
+                                                     int N, int K, int n, bool early)
 {
+    static_assert(!SW || RT == 2, "the SwiGLU form pairs a gate tile with an up tile");
     __shared__ float red[W][NB * 8][16 * RT]; // a warp's partial sums, [token][row]
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-    int r0 = blockIdx.x * 16 * RT, steps = K / 32;
+    int r0 = blockIdx.x * 16 * (SW ? 1 : RT), steps = K / 32;
     /* rows past N and tokens past n read row N - 1 and token n - 1 (no branches around the
      * loads); their sums are never stored */
-    const uint4 *wr[RT][2]; /* rows r0 + 16 i + g and r0 + 16 i + g + 8 */
+    const uint4 *wr[RT][2]; /* rows r0 + 16 i + g and r0 + 16 i + g + 8 (SW: tile i at i N + r0) */
 #pragma unroll
     for (int i = 0; i < RT; i++)
 #pragma unroll
-        for (int h = 0; h < 2; h++)
-            wr[i][h] = (const uint4 *)(w + (size_t)min(r0 + 16 * i + 8 * h + g, N - 1) * K) + q;
+        for (int h = 0; h < 2; h++) {
+            int row = SW ? i * N + min(r0 + 8 * h + g, N - 1) : min(r0 + 16 * i + 8 * h + g, N - 1);
+            wr[i][h] = (const uint4 *)(w + (size_t)row * K) + q;
+        }
     const uint4 *xr[NB];
 #pragma unroll
     for (int j = 0; j < NB; j++) xr[j] = (const uint4 *)(x + (size_t)min(j * 8 + g, n - 1) * K) + q;
@@ -127,6 +136,17 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
             red[warp][t + 1][r + 8] = acc[i][j][3];
         }
     __syncthreads();
+    if constexpr (SW) {
+        for (int e = threadIdx.x; e < NB * 8 * 16; e += 32 * W) {
+            int t = e / 16, r = e % 16;
+            if (t >= n || r0 + r >= N) continue;
+            float a = 0.f, u = 0.f;
+#pragma unroll
+            for (int k = 0; k < W; k++) a += red[k][t][r], u += red[k][t][r + 16];
+            yb[(size_t)t * N + r0 + r] = __float2bfloat16(a / (1.f + __expf(-a)) * u);
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < NB * 8 * 16 * RT; e += 32 * W) {
         int t = e / (16 * RT), r = e % (16 * RT);
         if (t >= n || r0 + r >= N) continue;
@@ -171,8 +191,8 @@ static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int
                    cudaStream_t s)
 {
     static_assert(W * NB * 8 * 16 * RT * 4 <= 48 * 1024, "the partial sums must fit 48 KiB");
-    hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y, N, K, n,
-              hb_gemv_early != 0);
+    hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y,
+              (__nv_bfloat16 *)nullptr, N, K, n, hb_gemv_early != 0);
 }
 
 template <int NB, int I = 0>
@@ -197,4 +217,21 @@ void hb_cuda_mmv_cfg(int cfg, const void *w, const __nv_bfloat16 *x, float *y, i
 void hb_cuda_mmv(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s)
 {
     hb_cuda_mmv_cfg(hb_mmv_chosen(n, N, K), w, x, y, n, N, K, s);
+}
+
+bool hb_cuda_mmv_swiglu_fits(int n, int I, int K) { return I >= 1 && hb_cuda_mmv_fits(n, 2 * I, K); }
+
+void hb_cuda_mmv_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 *out, int n, int I, int K,
+                        cudaStream_t s)
+{
+    /* the engine's configuration for the plain gate/up product (2I rows > 4096): 16 warps, 32 rows
+     * (here 16 of gate and 16 of up) a block, one group in flight, the 256-byte hint */
+    const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
+    const int blocks = (I + 15) / 16;
+    if (n <= 8)
+        hb_launch(mmv_kernel<1, 2, 16, 1, 2, true>, blocks, 512, 0, s, wb, x, (float *)nullptr, out, I, K, n,
+                  hb_gemv_early != 0);
+    else
+        hb_launch(mmv_kernel<2, 2, 16, 1, 2, true>, blocks, 512, 0, s, wb, x, (float *)nullptr, out, I, K, n,
+                  hb_gemv_early != 0);
 }
