@@ -73,7 +73,7 @@ static void run_att(void *p)
         if (a->fused) {
             hb_cuda_attention_decode(a->qkv, a->qkv + Q, a->qkv + Q + KV, S, S, t, a->n, a->rope, a->k, a->v,
                                      a->bf16, a->out, nullptr, a->part, a->count, a->splits, 24, 8, 128,
-                                     ATT_BATCH, ATT_SEQ, 0, 0);
+                                     ATT_BATCH, ATT_SEQ, 0, false, 0);
         } else {
             hb_cuda_rope_kv(a->qkv, a->qkv + Q, a->qkv + Q + KV, S, S, t, a->n, a->rope, 24, 8, 128, a->k, a->v,
                             a->bf16, ATT_BATCH, ATT_SEQ, 0, 0);

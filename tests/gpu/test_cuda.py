@@ -89,7 +89,8 @@ def main():
             return SKIP
         res.check("the CUDA backend runs", rc == 0, err)
         for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1"), ("HB_WSG_SWIGLU", "1x"),
-                         ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on")):
+                         ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on"),
+                         ("HB_SHORT_PF", "-1")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -106,8 +107,8 @@ def main():
                 for kind in ("text", "mixed"):
                     sp = spec_file(tmp, cfg, rng, kind)
                     outs = {}
-                    # the CUDA attention has two kernels, chosen by batch size; these batches pick the
-                    # per-head one, HB_ATT_KERNEL=group makes them run the grouped one; the prompts
+                    # the prompts' attention (too few tokens for the tiled kernel) runs the decode
+                    # kernel attending only; HB_ATT_KERNEL=group makes them run the grouped one; the prompts
                     # (13, 24 tokens) go to the weight-streaming GEMM with bf16 weights, HB_WSG=0
                     # gives them to cuBLASLt; one-token steps with bf16 weights run the batched
                     # GEMVs (the SwiGLU fused), or with HB_ONE_MMV=0 the one-token GEMVs, which

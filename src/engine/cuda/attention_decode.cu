@@ -18,7 +18,9 @@
 // head)'s blocks to finish (a counter) adds them. From DEC_MMA_MIN_TOKENS tokens on, with
 // head_dim 128 and bf16 entries, a tensor-core form of the same kernel runs (below): on the
 // H200 at context 512 it took a launch at batch 32 / 64 from 26.1 / 48.9 to 23.2 / 44.2 us, but
-// batch 1 from 7.3 to 8.2 us.
+// batch 1 from 7.3 to 8.2 us. With pf both forms serve a prompt pass too, after the RoPE kernel
+// has rotated q and written every token's row: then a block only attends (q scaled, rows 0..P
+// all from the cache, loaded after the wait), one block a (token, KV head) as before.
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,16 +55,23 @@ template <> struct row8<float> {
 // The start of both decode kernels, after the wait: the G query heads of token blockIdx.x
 // rotated and scaled into qs (fp32, [G][HD]); when this run ends at P, k and v of row P (k
 // rotated) written to the cache and kept, as stored, in kn and vn; then a barrier (after it
-// the block's threads see row P in the cache too).
+// the block's threads see row P in the cache too). pf (a prompt pass, after the RoPE kernel):
+// q only scaled, nothing written.
 template <int G, int HD, typename T>
-__device__ __forceinline__ void decode_prologue(float *qs, float *kn, float *vn, const float *q, const float *k,
-                                                const float *v, int q_stride, int kv_stride, const float2 *rope,
-                                                int P, int p_lo, int npos, T *kb, T *vb, int kvdim)
+__device__ __forceinline__ void decode_prologue(bool pf, float *qs, float *kn, float *vn, const float *q,
+                                                const float *k, const float *v, int q_stride, int kv_stride,
+                                                const float2 *rope, int P, int p_lo, int npos, T *kb, T *vb,
+                                                int kvdim)
 {
     const int kvh = blockIdx.y, h0 = kvh * G, half = HD / 2, tid = threadIdx.x;
     const float2 *cs = rope + (size_t)P * half;
     const float scale = rsqrtf((float)HD);
     const float *qt = q + (size_t)blockIdx.x * q_stride + (size_t)h0 * HD;
+    if (pf) { /* q rotated and every row written by the RoPE kernel */
+        for (int j = tid; j < G * HD; j += DEC_THREADS) qs[j] = qt[j] * scale;
+        __syncthreads();
+        return;
+    }
     for (int j = tid; j < G * half; j += DEC_THREADS) {
         int g = j / half, i = j % half;
         float2 c = cs[i];
@@ -157,7 +166,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
                             int kv_stride, const dev_token *tok, const float2 *rope, T *kcache,
                             T *vcache, float *out, __nv_bfloat16 *out_b, float *part,
                             unsigned *count, int heads, int kv_heads, int max_batch, int max_seq,
-                            int layer)
+                            int layer, bool pf)
 {
     constexpr int HD = 8 * TP, RW = 32 / TP, NW = DEC_THREADS / 32, U = DEC_UNROLL;
     constexpr int STEP = NW * RW, CHUNK = STEP * U;
@@ -173,18 +182,20 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     const int npos = min(P + 1 - p_lo, chunk); /* <= 0: an empty run */
     const size_t row0 = cache_off(layer, t.slot, p_lo, max_batch, max_seq, kvdim) + kvh * HD;
     T *kb = kcache + row0, *vb = vcache + row0;
+    const int PE = P + pf; /* rows below PE come from the cache (pf: row P too) */
     row8<T> kr[U], vr[U];
+    if (pf) pdl_enter(); /* the RoPE kernel just wrote the rows */
 #pragma unroll
     for (int u = 0; u < U; u++) { /* the first chunk's rows older than P, before the wait */
         int r = rb + u * STEP;
-        if (r < npos && p_lo + r < P) {
+        if (r < npos && p_lo + r < PE) {
             kr[u].load(kb + (size_t)r * kvdim + d8);
             vr[u].load(vb + (size_t)r * kvdim + d8);
         }
     }
-    pdl_enter();
+    if (!pf) pdl_enter();
     float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
-    decode_prologue<G, HD>(qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kb, vb, kvdim);
+    decode_prologue<G, HD>(pf, qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kb, vb, kvdim);
     /* each warp: an online softmax over its rows (max m, exp-sum l, value sum acc per head) */
     float m[G], l[G], acc[G][8];
 #pragma unroll
@@ -198,7 +209,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 int r = base + rb + u * STEP;
-                if (r < npos && p_lo + r < P) {
+                if (r < npos && p_lo + r < PE) {
                     kr[u].load(kb + (size_t)r * kvdim + d8);
                     vr[u].load(vb + (size_t)r * kvdim + d8);
                 }
@@ -208,7 +219,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
         for (int u = 0; u < U; u++) {
             int r = base + rb + u * STEP;
             float kf[8];
-            if (r < npos && p_lo + r < P) kr[u].get(kf);
+            if (r < npos && p_lo + r < PE) kr[u].get(kf);
             else
 #pragma unroll
                 for (int e = 0; e < 8; e++) kf[e] = r < npos ? kn[d8 + e] : 0.f;
@@ -246,7 +257,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
             int r = base + rb + u * STEP;
             if (r >= npos) continue;
             float vf[8];
-            if (p_lo + r < P) vr[u].get(vf);
+            if (p_lo + r < PE) vr[u].get(vf);
             else
 #pragma unroll
                 for (int e = 0; e < 8; e++) vf[e] = vn[d8 + e];
@@ -319,7 +330,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
                                 int kv_stride, const dev_token *tok, const float2 *rope,
                                 __nv_bfloat16 *kcache, __nv_bfloat16 *vcache, float *out,
                                 __nv_bfloat16 *out_b, float *part, unsigned *count, int heads,
-                                int kv_heads, int max_batch, int max_seq, int layer)
+                                int kv_heads, int max_batch, int max_seq, int layer, bool pf)
 {
     constexpr int HD = 128, NW = DEC_THREADS / 32;
     extern __shared__ float smem[];
@@ -335,8 +346,8 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     const __nv_bfloat16 *kr = kcache + row0 + 8 * c, *vr = vcache + row0 + 16 * g; /* this lane's columns */
     pdl_enter();
     float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
-    decode_prologue<G, HD>(qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kcache + row0,
-                           vcache + row0, kvdim);
+    decode_prologue<G, HD>(pf, qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kcache + row0,
+                               vcache + row0, kvdim);
     /* head g's A fragments, packed to bf16 once in shared memory and read as each group of rows
      * needs them (held in registers they cost 16 a lane, and the kernel spilled): row g, uint4
      * 4 j + c holds MMA 2j's (a0, a2) and MMA 2j + 1's; rows G..7 zero; rows 20 uint4 apart, so
@@ -441,10 +452,10 @@ static void launch_decode(dim3 grid, size_t smem, cudaStream_t s, const float *q
                           const float *v, int q_stride, int kv_stride, const dev_token *tok,
                           const float2 *rope, void *kc, void *vc, float *out, __nv_bfloat16 *out_b,
                           float *part, unsigned *count, int heads, int kv_heads, int max_batch,
-                          int max_seq, int layer)
+                          int max_seq, int layer, bool pf)
 {
     hb_launch(attention_decode_kernel<T, TP, G>, grid, DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, rope, (T *)kc,
-              (T *)vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer);
+              (T *)vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
 }
 
 template <typename T, int TP>
@@ -452,12 +463,12 @@ static void launch_decode_g(int G, dim3 grid, size_t smem, cudaStream_t s, const
                             const float *k, const float *v, int q_stride, int kv_stride,
                             const dev_token *tok, const float2 *rope, void *kc, void *vc,
                             float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
-                            int heads, int kv_heads, int max_batch, int max_seq, int layer)
+                            int heads, int kv_heads, int max_batch, int max_seq, int layer, bool pf)
 {
     hb_dispatch_1to4(G, [&](auto g) {
         launch_decode<T, TP, decltype(g)::value>(grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc,
                                                  vc, out, out_b, part, count, heads, kv_heads, max_batch,
-                                                 max_seq, layer);
+                                                 max_seq, layer, pf);
     });
 }
 
@@ -466,11 +477,11 @@ static void launch_decode_t(int hd, int G, dim3 grid, size_t smem, cudaStream_t 
                             const float *k, const float *v, int q_stride, int kv_stride,
                             const dev_token *tok, const float2 *rope, void *kc, void *vc,
                             float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
-                            int heads, int kv_heads, int max_batch, int max_seq, int layer)
+                            int heads, int kv_heads, int max_batch, int max_seq, int layer, bool pf)
 {
 #define HB_DEC(TP)                                                                                    \
     launch_decode_g<T, TP>(G, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out,   \
-                           out_b, part, count, heads, kv_heads, max_batch, max_seq, layer)
+                           out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf)
     switch (hd) {
     case 8: HB_DEC(1); break;
     case 16: HB_DEC(2); break;
@@ -499,7 +510,7 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
                               void *kcache, void *vcache, bool kv_bf16, float *out,
                               __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
                               int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
-                              int layer, cudaStream_t s)
+                              int layer, bool pf, cudaStream_t s)
 {
     dim3 grid(n, kv_heads, splits);
     size_t smem = decode_smem(heads / kv_heads, head_dim);
@@ -508,16 +519,16 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
         hb_dispatch_1to4(heads / kv_heads, [&](auto g) {
             hb_launch(attention_decode_mma_kernel<decltype(g)::value>, grid, DEC_THREADS, smem, s, q, k, v,
                       q_stride, kv_stride, tok, rope, kc, vc, out, out_b, part, count, heads, kv_heads,
-                      max_batch, max_seq, layer);
+                      max_batch, max_seq, layer, pf);
         });
         return;
     }
     if (kv_bf16)
         launch_decode_t<__nv_bfloat16>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope,
                                        kcache, vcache, out, out_b, part, count, heads, kv_heads,
-                                       max_batch, max_seq, layer);
+                                       max_batch, max_seq, layer, pf);
     else
         launch_decode_t<float>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kcache,
                                vcache, out, out_b, part, count, heads, kv_heads, max_batch, max_seq,
-                               layer);
+                               layer, pf);
 }

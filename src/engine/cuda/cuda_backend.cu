@@ -97,6 +97,7 @@ struct hb_backend {
     int streak_head, streak_queued; // the ring slot taken next, steps queued
     bool fuse_decode;        // decode steps run RoPE, the KV write and attention in one kernel
     bool tiled_prefill;      // other passes run the tiled attention kernel after RoPE
+    bool short_prefill;      // and where its tiles are fewer than the SMs, the decode kernel (HB_SHORT_PF=0: not)
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     __nv_bfloat16 *xa;       // batched passes: the next layer's normed input in bf16
     dev_token *tok;
@@ -306,6 +307,9 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     /* HB_ONE_MMV=0: one-token passes through layer_tokens (the GEMVs with fused epilogues)
      * instead of the batched path at one token; for measuring */
     if (!rc) rc = env_switch("HB_ONE_MMV", &b->one_mmv, err);
+    /* HB_SHORT_PF=0: prompts too short for the tiled attention kernel run the grouped or per-head
+     * kernel instead of the decode kernel (attending only); for measuring */
+    if (!rc) rc = env_switch("HB_SHORT_PF", &b->short_prefill, err);
     bool early = true; /* HB_GEMV_EARLY=0: the GEMVs' first weights after the wait; for measuring */
     if (!rc) rc = env_switch("HB_GEMV_EARLY", &early, err);
     hb_gemv_early = early;
@@ -561,9 +565,10 @@ static void drop_graphs(hb_backend *b)
 
 /* RoPE, the KV-cache write and attention of layer l: one kernel for a decode batch (each token
  * its slot's only one), else the RoPE kernel and then the tiled attention kernel when its tiles
- * (16 tokens, one KV head) are at least one a SM, or the per-head or grouped kernel (always
- * with HB_ATT_KERNEL). On the H200 the tiled kernel took a 512-token prompt from 11.2 to 10.5
- * ms but a 128-token one (64 tiles) from 3.8 to 4.5 ms. Output to out, or in bf16 to out_b. */
+ * (16 tokens, one KV head) are at least one a SM, else the decode kernel attending only, or
+ * the per-head or grouped kernel (always with HB_ATT_KERNEL; with HB_SHORT_PF=0 where the
+ * tiles are too few). On the H200 the tiled kernel took a 512-token prompt from 11.2 to 10.5 ms
+ * but a 128-token one (64 tiles) from 3.8 to 4.5 ms. Output to out, or in bf16 to out_b. */
 static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, float *v, int qs,
                       int kvs, float *out, __nv_bfloat16 *out_b, int l)
 {
@@ -573,7 +578,7 @@ static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, flo
         int splits = hb_cuda_decode_splits(n, c->heads, c->kv_heads, maxp, b->sms, b->att_part_blocks);
         hb_cuda_attention_decode(q, k, v, qs, kvs, b->tok, n, b->rope, b->kcache, b->vcache, b->kv_bf16,
                                  out, out_b, b->att_part, b->att_count, splits, c->heads, c->kv_heads,
-                                 c->head_dim, b->max_batch, b->max_seq, l, b->stream);
+                                 c->head_dim, b->max_batch, b->max_seq, l, false, b->stream);
         return;
     }
     hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, n, b->rope, c->heads, c->kv_heads, c->head_dim,
@@ -581,6 +586,15 @@ static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, flo
     if (b->tiled_prefill && (n + HB_PF_TILE - 1) / HB_PF_TILE * c->kv_heads >= b->sms) { /* enough tiles to fill the GPU */
         hb_cuda_attention_prefill(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, c->heads,
                                   c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l, b->stream);
+        return;
+    }
+    if (b->fuse_decode && b->short_prefill) { /* the decode kernel, attending only; its runs'
+                                               * counters are there for max_batch tokens */
+        int splits = n <= b->max_batch ? hb_cuda_decode_splits(n, c->heads, c->kv_heads, maxp, b->sms,
+                                                                b->att_part_blocks) : 1;
+        hb_cuda_attention_decode(q, k, v, qs, kvs, b->tok, n, b->rope, b->kcache, b->vcache, b->kv_bf16,
+                                 out, out_b, b->att_part, b->att_count, splits, c->heads, c->kv_heads,
+                                 c->head_dim, b->max_batch, b->max_seq, l, true, b->stream);
         return;
     }
     hb_cuda_attention(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, b->att_part,

@@ -354,6 +354,8 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 // With splits > 1 each (token, KV head) is cut into that many runs of its positions, written to
 // part ((head_dim + 2) floats a (token, query head, run)) and added by the last block of the
 // (token, KV head) to finish, which count (n x kv_heads zeros, left at zero) tells.
+// pf: any pass (a prompt's tokens) after the RoPE kernel (hb_cuda_rope_kv) has rotated q in
+// place and written every token's cache row; the kernel then only attends (k and v unused).
 #define DEC_MAX_SPLITS 32   // runs a (token, KV head) at most (a warp's lanes)
 #define DEC_UNROLL 4        // K and V rows a lane has in flight
 #define DEC_BLOCKS_PER_SM 2 // splits keep the blocks within this many an SM (the kernel's occupancy)
@@ -374,7 +376,7 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
                               void *kcache, void *vcache, bool kv_bf16, float *out,
                               __nv_bfloat16 *out_b, float *part, unsigned *count, int splits,
                               int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
-                              int layer, cudaStream_t s);
+                              int layer, bool pf, cudaStream_t s);
 
 // attention_prefill.cu: attention of any batch (a prompt's tokens) after the RoPE kernel, tiled:
 // a block for 16 consecutive tokens of the batch and one KV head, the slot's cached rows staged

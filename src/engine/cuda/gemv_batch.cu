@@ -145,15 +145,15 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
             for (int k = 0; k < W; k++) a += red[k][t][r], u += red[k][t][r + 16];
             yb[(size_t)t * N + r0 + r] = __float2bfloat16(a / (1.f + __expf(-a)) * u);
         }
-        return;
-    }
-    for (int e = threadIdx.x; e < NB * 8 * 16 * RT; e += 32 * W) {
-        int t = e / (16 * RT), r = e % (16 * RT);
-        if (t >= n || r0 + r >= N) continue;
-        float v = 0.f;
+    } else {
+        for (int e = threadIdx.x; e < NB * 8 * 16 * RT; e += 32 * W) {
+            int t = e / (16 * RT), r = e % (16 * RT);
+            if (t >= n || r0 + r >= N) continue;
+            float v = 0.f;
 #pragma unroll
-        for (int k = 0; k < W; k++) v += red[k][t][r];
-        y[(size_t)t * N + r0 + r] = v;
+            for (int k = 0; k < W; k++) v += red[k][t][r];
+            y[(size_t)t * N + r0 + r] = v;
+        }
     }
 }
 
