@@ -7,8 +7,9 @@
 // With HB_GEMV_SWEEP set in the environment it times every one-token GEMV configuration (the
 // evidence for hb_gemv1_chosen); with HB_ATT_SWEEP, the fused decode attention at batch 1, 8, 32
 // and 64 cut into 1..32 runs (the evidence for hb_cuda_decode_splits); with HB_GEMM_SWEEP, every
-// batched product from 2 to 512 tokens by cublasGemmEx, cuBLASLt and each batched-GEMV
-// configuration (else batches 8 and 64 and the engine's configuration).
+// batched product from 1 to 512 tokens by cublasGemmEx, cuBLASLt and each batched-GEMV
+// configuration (else batches 1, 8, 32 and 64 and the engine's configuration); HB_GEMM_NS=1,8
+// (say) times those batch sizes only.
 #include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,23 @@ static void gemm_section(char *w, int copies, bool sweep)
            HB_MMV_DEFAULT + 1, HB_WSG_DEFAULT);
     std::vector<int> ns = {1, 2, 4, 8, 16, 32, 64, 128, 512};
     if (!sweep) ns = {1, 8, 32, 64};
+    if (const char *e = getenv("HB_GEMM_NS")) { /* e.g. "1,8": only these batch sizes */
+        ns.clear();
+        for (const char *p = e; *p;) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 1 || v > 512) {
+                fprintf(stderr, "HB_GEMM_NS is '%s'; it must be batch sizes from 1 to 512, comma-separated\n", e);
+                exit(2);
+            }
+            ns.push_back((int)v);
+            p = *end == ',' ? end + 1 : end;
+            if (*end && *end != ',') {
+                fprintf(stderr, "HB_GEMM_NS is '%s'; it must be batch sizes from 1 to 512, comma-separated\n", e);
+                exit(2);
+            }
+        }
+    }
     for (int n : ns)
         for (auto &m : mats) {
             size_t wb = ((size_t)m.N * m.K * 2 + 255) / 256 * 256;
