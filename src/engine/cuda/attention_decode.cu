@@ -186,7 +186,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     row8<T> kr[U], vr[U];
     if (pf) pdl_enter(); /* the RoPE kernel just wrote the rows */
 #pragma unroll
-    for (int u = 0; u < U; u++) { /* the first chunk's rows older than P, before the wait */
+    for (int u = 0; u < U; u++) { /* the first chunk's rows older than P, before the wait (pf: after) */
         int r = rb + u * STEP;
         if (r < npos && p_lo + r < PE) {
             kr[u].load(kb + (size_t)r * kvdim + d8);
@@ -347,7 +347,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     pdl_enter();
     float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
     decode_prologue<G, HD>(pf, qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kcache + row0,
-                               vcache + row0, kvdim);
+                           vcache + row0, kvdim);
     /* head g's A fragments, packed to bf16 once in shared memory and read as each group of rows
      * needs them (held in registers they cost 16 a lane, and the kernel spilled): row g, uint4
      * 4 j + c holds MMA 2j's (a0, a2) and MMA 2j + 1's; rows G..7 zero; rows 20 uint4 apart, so
