@@ -763,7 +763,8 @@ int main(void)
     /* one token, a full token group, both groups, I not a multiple of 16, K of one group */
     const int mmv_swiglu[][3] = {{1, 8192, 3072}, {8, 1024, 384}, {9, 40, 96}, {16, 8192, 3072}, {3, 37, 32}};
     for (auto &m : mmv_swiglu) mmv_swiglu_case(m[0], m[1], m[2]);
-    const shape shapes[] = {{24, 8, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
+    /* base-3b's heads; head_dim 128 with 1, 2 and 4 query heads a KV head; other head dims */
+    const shape shapes[] = {{24, 8, 128}, {4, 4, 128}, {8, 4, 128}, {16, 4, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
         int half = sh.hd / 2;
         std::vector<float2> rope((size_t)MAX_SEQ * half);
