@@ -83,6 +83,11 @@ static inline void hb_allow_smem(std::atomic<unsigned long long> &ready, void (*
     if (dev < 64) ready.fetch_or(1ull << dev, std::memory_order_relaxed);
 }
 
+// The SwiGLU of one gate value g and up value u: silu(g) u = g / (1 + e^-g) u. Every kernel that
+// writes it (the SwiGLU kernels, the fused products' epilogues) goes through this one expression,
+// so the fused forms give the SwiGLU kernel's values bit for bit.
+__device__ __forceinline__ float hb_swiglu(float g, float u) { return g / (1.f + __expf(-g)) * u; }
+
 // c += A (16 x 16) B (16 x 8), bf16 in, fp32 accumulate (a0..a3, b0, b1 in the m16n8k16 layout)
 __device__ __forceinline__ void mma16816(float *c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                          unsigned b0, unsigned b1)

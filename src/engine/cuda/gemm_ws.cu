@@ -202,10 +202,9 @@ __global__ void __launch_bounds__(WS_WARPS_M * 32 * WN, 2)
         for (int e = rank * T + tid; e < n * (HB / 4); e += S * T) {
             const int t = e / (HB / 4), c = 4 * (e % (HB / 4));
             const float4 a = rank_sum(cl, red, t * RS + c, S), b = rank_sum(cl, red, t * RS + HB + c, S);
-            /* as swiglu_rows_kernel (kernels.cu) has it */
             __nv_bfloat162 *o = (__nv_bfloat162 *)(yb + (size_t)t * I + c0 + c);
-            o[0] = __floats2bfloat162_rn(a.x / (1.f + __expf(-a.x)) * b.x, a.y / (1.f + __expf(-a.y)) * b.y);
-            o[1] = __floats2bfloat162_rn(a.z / (1.f + __expf(-a.z)) * b.z, a.w / (1.f + __expf(-a.w)) * b.w);
+            o[0] = __floats2bfloat162_rn(hb_swiglu(a.x, b.x), hb_swiglu(a.y, b.y));
+            o[1] = __floats2bfloat162_rn(hb_swiglu(a.z, b.z), hb_swiglu(a.w, b.w));
         }
     } else {
         const bool vec = (N & 3) == 0 && ((uintptr_t)y & 15) == 0; /* float4 stores line up */

@@ -106,7 +106,7 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
             g += __shfl_xor_sync(0xffffffffu, g, o);
             u += __shfl_xor_sync(0xffffffffu, u, o);
         }
-        if (lane == 0) y[row0] = g / (1.f + __expf(-g)) * u;
+        if (lane == 0) y[row0] = hb_swiglu(g, u);
     } else {
 #pragma unroll
         for (int r = 0; r < RPW; r++)

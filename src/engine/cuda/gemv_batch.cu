@@ -19,7 +19,7 @@
 // reads them, so they come through L1/L2.
 // The SwiGLU form (gate/up of the MLP, W = [gate; up], 2I rows): a block's two 16-row tiles are
 // gate rows r0..r0+15 and up rows I+r0..I+r0+15, and the epilogue writes
-//   out[t][r] = bf16(g / (1 + e^-g) * u),  g = y[t][r], u = y[t][I + r]
+//   out[t][r] = bf16(hb_swiglu(g, u)),  g = y[t][r], u = y[t][I + r]
 // as swiglu_rows_kernel (kernels.cu) computes it from the plain product: each row's sum is the
 // same (the same warps add the same groups in the same order), so the values are bit for bit equal.
 #include "cuda_kernels.cuh"
@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
             float a = 0.f, u = 0.f;
 #pragma unroll
             for (int k = 0; k < W; k++) a += red[k][t][r], u += red[k][t][r + 16];
-            yb[(size_t)t * N + r0 + r] = __float2bfloat16(a / (1.f + __expf(-a)) * u);
+            yb[(size_t)t * N + r0 + r] = __float2bfloat16(hb_swiglu(a, u));
         }
     } else {
         for (int e = threadIdx.x; e < NB * 8 * 16 * RT; e += 32 * W) {

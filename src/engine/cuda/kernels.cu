@@ -611,8 +611,7 @@ __global__ void swiglu_kernel(const float *g, const float *u, float *out, size_t
 {
     pdl_enter();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float a = g[i];
-        out[i] = a / (1.f + __expf(-a)) * u[i];
+        out[i] = hb_swiglu(g[i], u[i]);
     }
 }
 
@@ -626,8 +625,8 @@ __global__ void swiglu_rows_kernel(const float *gu, __nv_bfloat16 *out, int I)
     const float *g = gu + (size_t)blockIdx.y * 2 * I;
     float4 a = *(const float4 *)(g + i), u = *(const float4 *)(g + I + i);
     __nv_bfloat162 *o = (__nv_bfloat162 *)(out + (size_t)blockIdx.y * I + i);
-    o[0] = __floats2bfloat162_rn(a.x / (1.f + __expf(-a.x)) * u.x, a.y / (1.f + __expf(-a.y)) * u.y);
-    o[1] = __floats2bfloat162_rn(a.z / (1.f + __expf(-a.z)) * u.z, a.w / (1.f + __expf(-a.w)) * u.w);
+    o[0] = __floats2bfloat162_rn(hb_swiglu(a.x, u.x), hb_swiglu(a.y, u.y));
+    o[1] = __floats2bfloat162_rn(hb_swiglu(a.z, u.z), hb_swiglu(a.w, u.w));
 }
 
 // Any I: one element a thread, rows in blockIdx.y.
@@ -637,8 +636,7 @@ __global__ void swiglu_rows1_kernel(const float *gu, __nv_bfloat16 *out, int I)
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= I) return;
     const float *g = gu + (size_t)blockIdx.y * 2 * I;
-    float a = g[i];
-    out[(size_t)blockIdx.y * I + i] = __float2bfloat16(a / (1.f + __expf(-a)) * g[I + i]);
+    out[(size_t)blockIdx.y * I + i] = __float2bfloat16(hb_swiglu(g[i], g[I + i]));
 }
 
 void hb_cuda_swiglu_rows_bf16(const float *gu, __nv_bfloat16 *out, int rows, int I, cudaStream_t s)
