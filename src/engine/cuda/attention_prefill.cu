@@ -148,13 +148,8 @@ static void launch_pf(int n, int kv_heads, cudaStream_t s, const float *q, int q
     auto kern = attention_prefill_kernel<T, HD, G>;
     /* more than 48 KiB of shared memory: allowed once per device (a pass is always run eagerly
      * before it is captured, so this is never first called inside a capture) */
-    static unsigned done; /* a bit a device */
-    int dev = 0;
-    cudaGetDevice(&dev);
-    if (dev >= 32 || !(done >> dev & 1u)) {
-        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (dev < 32) done |= 1u << dev;
-    }
+    static std::atomic<unsigned long long> ready;
+    hb_allow_smem(ready, kern, (int)smem);
     hb_launch(kern, dim3((n + HB_PF_TILE - 1) / HB_PF_TILE, kv_heads), PF_THREADS, smem, s, q, q_stride, tok, n,
               (const T *)kc, (const T *)vc, out, out_b, heads, kv_heads, max_batch, max_seq, layer);
 }

@@ -662,10 +662,10 @@ static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error
 /* One layer of a pass with bf16 weights, one token too unless HB_ONE_MMV=0 (on the H200 a
  * batch-1 step took 1.89 ms this way against 2.02 through layer_tokens' GEMVs; o_proj copied on
  * chip during attention, as layer_tokens does, made it slower here, 1.93 ms; docs/PERFORMANCE.md):
- * the products fed bf16 activations written by the
- * kernels before them (no conversions), q/k/v and gate/up each one product, the residual adds
- * fused into the norms that follow them (the MLP's input norm after o_proj; after down_proj,
- * the next layer's input norm, which the first layer does alone). */
+ * the products fed bf16 activations written by the kernels before them (no conversions), q/k/v
+ * and gate/up each one product, the residual adds fused into the norms that follow them (the
+ * MLP's input norm after o_proj; after down_proj, the next layer's input norm, which the first
+ * layer does alone). */
 static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
 {
     const hb_model_config *c = &b->c;
