@@ -136,6 +136,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[a], "--graphs") == 0) o.cuda_graphs = strcmp(argv[a + 1], "on") == 0;
         else if (strcmp(argv[a], "--host-sampling") == 0) o.host_sampling = strcmp(argv[a + 1], "on") == 0;
         else if (strcmp(argv[a], "--device-steps") == 0) o.host_steps = strcmp(argv[a + 1], "off") == 0;
+        else if (strcmp(argv[a], "--bos-step") == 0) o.bos_own_step = strcmp(argv[a + 1], "own") == 0;
         else if (strcmp(argv[a], "--context") == 0) context = strtoul(argv[a + 1], NULL, 10);
         else if (strcmp(argv[a], "--batches") == 0) {
             nb = 0;
@@ -143,7 +144,7 @@ int main(int argc, char **argv)
         }
     }
     if (a >= argc || context < 2) {
-        fprintf(stderr, "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--device-steps on|off] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
+        fprintf(stderr, "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--device-steps on|off] [--bos-step own|prompt] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
         return 2;
     }
     bool pair = a + 2 < argc && strcmp(argv[a + 1], "--pair") == 0;
@@ -151,10 +152,12 @@ int main(int argc, char **argv)
         die(&e);
     hb_engine_info info;
     hb_engine_describe(eng, &info);
-    printf("engine %s (%s, %s backend%s, tokens drawn on the %s%s, %.1f M parameters in "
+    printf("engine %s (%s, %s backend%s, tokens drawn on the %s%s, %s, %.1f M parameters in "
            "memory, context %zu)\n", argv[a], pair ? "separate pair" : "unified", info.backend,
            o.cuda_graphs ? ", CUDA graphs on" : "", info.device_sampling ? "device" : "host",
-           info.device_steps ? ", audio steps queued from device state" : "", (double)info.params / 1e6, context);
+           info.device_steps ? ", audio steps queued from device state" : "",
+           info.bos_with_prompt ? "BOS frame with the prompt" : "BOS frame in its own step",
+           (double)info.params / 1e6, context);
     for (size_t n = 128; n <= 512; n *= 4) {
         double ms = prefill_ms(n);
         printf("prefill %4zu tokens          %9.2f ms   %9.0f tokens/s\n", n, ms, (double)n / ms * 1e3);

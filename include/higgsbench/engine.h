@@ -36,6 +36,10 @@ typedef struct {
     bool host_steps;       /* plan and apply every audio decode step on the host, one round
                             * trip a step, even where the backend can queue steps from state on
                             * the device (cuda with device draws); for comparisons */
+    bool bos_own_step;     /* a prompt that ends with <|audio_out_bos|> is prefilled without the
+                            * clip's BOS frame, which then takes a decode step of its own (as the
+                            * reference does); by default the prompt's pass feeds the BOS frame
+                            * too, since it is known in advance; for comparisons */
 } hb_engine_opts;
 
 hb_engine_opts hb_engine_defaults(void);
@@ -86,6 +90,8 @@ typedef struct {
     bool device_sampling;  /* tokens and codes are drawn on the device (no head outputs to the host) */
     bool device_steps;     /* runs of audio decode steps are queued from state on the device:
                             * hb_engine_step queues the next step before it takes the last one */
+    bool bos_with_prompt;  /* a prompt ending with <|audio_out_bos|> is prefilled with the clip's
+                            * BOS frame (hb_engine_opts.bos_own_step off) */
     char weights_hash[17]; /* FNV-1a of the weight bytes, hex (fingerprint for reports) */
     char device[160];      /* "cpu", or the GPU's name, memory and driver */
 } hb_engine_info;

@@ -127,7 +127,7 @@ int cmd_generate(int argc, char **argv)
     uint64_t seed = 1;
     double temperature = 0.7, top_p = 0.95;
     bool greedy = false, no_ras = false, exact = false, prompt_len_seen = false, graphs = false,
-         host_sampling = false, host_steps = false;
+         host_sampling = false, host_steps = false, bos_own_step = false;
     int backend = 0;
     const hb_option opts[] = {
         {HB_OPT_STRING, "engine", "DIR", "a unified engine directory", &engine, NULL, 0, 0, false,
@@ -145,6 +145,8 @@ int cmd_generate(int argc, char **argv)
          &host_sampling, NULL, 0, 0, false, false, NULL},
         {HB_OPT_FLAG, "host-steps", NULL, "plan every audio step on the host, not queued on the GPU (cuda)",
          &host_steps, NULL, 0, 0, false, false, NULL},
+        {HB_OPT_FLAG, "bos-own-step", NULL, "feed a clip's BOS frame in a step of its own, not with the prompt",
+         &bos_own_step, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "prompt-tokens", "FILE", "prompt token ids (text or JSON list)",
          &prompt_file, NULL, 0, 0, false, false, NULL},
         {HB_OPT_SIZE, "prompt-length", "N", "seeded synthetic prompt of N text tokens (32)",
@@ -188,6 +190,7 @@ int cmd_generate(int argc, char **argv)
     eo.cuda_graphs = graphs;
     eo.host_sampling = host_sampling;
     eo.host_steps = host_steps;
+    eo.bos_own_step = bos_own_step;
     hb_engine *e = NULL;
     hb_status st = engine ? hb_engine_open(engine, &eo, &e, &err)
                           : hb_engine_open_pair(text_engine, audio_engine, &eo, &e, &err);
@@ -248,11 +251,11 @@ int cmd_generate(int argc, char **argv)
         hb_engine_info info;
         hb_engine_describe(e, &info);
         json_t *doc = json_pack(
-            "{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
+            "{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:o, s:o, s:{s:f, s:o}}", "format",
             "higgs-bench/generation", "version", 1, "topology",
             info.topology == HB_TOPO_UNIFIED ? "unified" : "separate", "backend", info.backend,
             "draws", info.device_sampling ? "device" : "host",
-            "steps", info.device_steps ? "device" : "host",
+            "steps", info.device_steps ? "device" : "host", "bos_with_prompt", info.bos_with_prompt,
             "weights_hash", info.weights_hash, "seed", (json_int_t)seed, "prompt_tokens",
             (json_int_t)nids, "text", jt, "frames", jf, "timing", "total_s", total,
             "first_frame_s", tm.frames ? json_real(tm.first_frame_s) : json_null());

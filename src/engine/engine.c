@@ -94,6 +94,7 @@ static hb_status finish_open(hb_engine *e, const hb_engine_opts *o, hb_error *er
                       hb_codebook_rows(&e->cfg) <= HB_DEVICE_DRAW_MAX_ROWS;
     e->device_steps = e->dev_sampling && !o->host_steps && e->ops->streak_begin &&
                       e->ops->streak_launch && e->ops->streak_collect;
+    e->bos_with_prompt = !o->bos_own_step;
     int n = e->topo == HB_TOPO_SEPARATE ? 2 : 1;
     for (int i = 0; i < n; i++) {
         e->kv_valid[i] = hb_mem_calloc(&e->mem, HB_MEM_OTHER, (size_t)e->max_batch * sizeof(int32_t));
@@ -213,6 +214,7 @@ void hb_engine_describe(const hb_engine *e, hb_engine_info *o)
     o->has_cuda_graphs = e->ops->has_graphs;
     o->device_sampling = e->dev_sampling;
     o->device_steps = e->device_steps;
+    o->bos_with_prompt = e->bos_with_prompt;
     memcpy(o->weights_hash, e->hash, sizeof o->weights_hash);
     snprintf(o->device, sizeof o->device, "cpu");
     if (e->ops->device_name && e->be[0]) e->ops->device_name(e->be[0], o->device, sizeof o->device);

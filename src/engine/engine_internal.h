@@ -179,6 +179,7 @@ struct hb_engine {
     hb_text_pick *tpicks, *sub_tpicks; /* a step's planned text draws, one a row */
     int32_t *tcodes, *sub_tcodes; /* the drawn tokens, 2 a row (see hb_draws) */
     bool device_steps;        /* audio decode steps may be queued from device state (streaks) */
+    bool bos_with_prompt;     /* a prompt ending with <|audio_out_bos|> is fed with its BOS frame */
     struct {
         bool live;            /* a step is queued on the device and not yet taken */
         size_t n;             /* its rows, in token order */

@@ -27,6 +27,7 @@ struct hb_request {
     hb_request_desc d;        /* prompt/clips pointers cleared: the prompt is copied below */
     hb_token *prompt;         /* expanded prompt: text ids and wrapped, delayed clip rows */
     size_t nprompt;
+    bool bos_in_prompt;       /* the prompt's last position is the clip's BOS frame (AUDIO_INIT) */
     bool prefilled;
     hb_gen_mode mode;
     size_t pos;               /* next sequence position */
@@ -203,7 +204,10 @@ static hb_status expand_prompt(hb_engine *e, const hb_request_desc *d, hb_reques
                        clips == 1 ? "" : "s", c->audio_in_id);
     if (d->prompt_len == 0 || d->prompt[d->prompt_len - 1] == c->audio_in_id)
         return hb_fail(err, HB_ERR_INVALID, "the prompt must end with a text token");
-    r->prompt = hb_mem_calloc(&e->mem, HB_MEM_OTHER, n * sizeof *r->prompt);
+    /* a prompt ending with <|audio_out_bos|> starts a clip whose first input, the BOS frame, is
+     * known now: it joins the prompt's pass (AUDIO_INIT without a step of its own) */
+    r->bos_in_prompt = e->bos_with_prompt && d->prompt[d->prompt_len - 1] == c->audio_out_bos_id;
+    r->prompt = hb_mem_calloc(&e->mem, HB_MEM_OTHER, (n + r->bos_in_prompt) * sizeof *r->prompt);
     if (!r->prompt) return hb_fail(err, HB_ERR_NOMEM, "out of memory for a %zu-position prompt", n);
     size_t p = 0;
     clips = 0;
@@ -230,9 +234,15 @@ static hb_status expand_prompt(hb_engine *e, const hb_request_desc *d, hb_reques
         }
         free(w);
     }
-    r->nprompt = n;
+    if (r->bos_in_prompt) {
+        r->prompt[p].audio = 1;
+        for (int k = 0; k < K; k++) r->prompt[p].codes[k] = c->stream_bos;
+    }
+    r->nprompt = n + r->bos_in_prompt;
     return HB_OK;
 }
+
+static bool push_row(hb_engine *e, int32_t (**a)[K], size_t *n, size_t *cap, const int32_t *row);
 
 hb_status hb_request_add(hb_engine *e, const hb_request_desc *d, uint64_t *id, hb_error *err)
 {
@@ -250,11 +260,18 @@ hb_status hb_request_add(hb_engine *e, const hb_request_desc *d, uint64_t *id, h
     hb_request *r = &e->req[slot];
     memset(r, 0, sizeof *r);
     rc = expand_prompt(e, d, r, err);
-    size_t need = r->nprompt + d->max_text_tokens + 1 + d->max_frames + K;
+    size_t own = r->nprompt - r->bos_in_prompt; /* the prompt's own positions */
+    size_t need = own + d->max_text_tokens + 1 + d->max_frames + K;
     if (!rc && need > (size_t)e->max_seq)
         rc = hb_fail(err, HB_ERR_INVALID, "the request needs %zu positions (prompt %zu + text %zu "
                      "+ audio %zu + 1) but the engine's max sequence length is %d", need,
-                     r->nprompt, d->max_text_tokens, d->max_frames + K, e->max_seq);
+                     own, d->max_text_tokens, d->max_frames + K, e->max_seq);
+    if (!rc && r->bos_in_prompt) { /* the clip's BOS row, as text_apply records it at AUDIO_INIT */
+        int32_t bos[K];
+        for (int k = 0; k < K; k++) bos[k] = e->cfg.stream_bos;
+        if (!push_row(e, &r->rows, &r->nrows, &r->rows_cap, bos))
+            rc = hb_fail(err, HB_ERR_NOMEM, "out of memory");
+    }
     if (rc) {
         request_clear(e, r);
         return rc;

@@ -256,6 +256,70 @@ static hb_request_desc request(const int32_t *prompt, size_t n, size_t frames, u
     return d;
 }
 
+/* A prompt that ends with <|audio_out_bos|> is prefilled with the clip's BOS frame: one step
+ * fewer to the first frame, the same frames, positions and status as when the BOS frame takes
+ * a step of its own (bos_own_step); a prompt that does not end so is fed as before. */
+static void bos_frame_with_prompt(void)
+{
+    hb_error e = {0};
+    char uni[600];
+    path_of(uni, sizeof uni, "unified");
+    hb_engine *eng[2] = {NULL, NULL};
+    hb_engine_opts own = hb_engine_defaults();
+    own.bos_own_step = true;
+    CHECK(hb_engine_open(uni, NULL, &eng[0], &e) == HB_OK);
+    CHECK(hb_engine_open(uni, &own, &eng[1], &e) == HB_OK);
+    if (!eng[0] || !eng[1]) {
+        hb_engine_close(eng[0]);
+        hb_engine_close(eng[1]);
+        return;
+    }
+    hb_engine_info info[2];
+    for (int i = 0; i < 2; i++) hb_engine_describe(eng[i], &info[i]);
+    CHECK(info[0].bos_with_prompt && !info[1].bos_with_prompt);
+    const hb_model_config *c = hb_engine_config(eng[0]);
+    int32_t p[64];
+    size_t np = hb_prompt_synthetic(c, 17, 41, false, true, p);
+    CHECK(p[np - 1] == c->audio_out_bos_id);
+    int32_t got[2][12][K];
+    size_t steps_to_first[2] = {0, 0}, positions[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        frame_log lg = {0, 0, true};
+        hb_request_desc d = request(p, np, 12, 77, &lg);
+        uint64_t id;
+        CHECK(hb_request_add(eng[i], &d, &id, &e) == HB_OK);
+        hb_request_status s = {0};
+        for (size_t n = 1; n < 100 && !s.done; n++) {
+            CHECK(hb_engine_step(eng[i], NULL, &e) == HB_OK);
+            if (lg.frames > 0 && !steps_to_first[i]) steps_to_first[i] = n;
+            CHECK(hb_request_status_get(eng[i], id, &s, &e) == HB_OK);
+        }
+        CHECK(s.done && lg.frames == 12 && lg.ordered);
+        positions[i] = s.positions;
+        const int32_t *t, (*f)[K];
+        size_t nt, nf;
+        CHECK(hb_request_output(eng[i], id, &t, &nt, &f, &nf, &e) == HB_OK);
+        CHECK(nf == 12);
+        memcpy(got[i], f, sizeof got[i]);
+        CHECK(hb_request_remove(eng[i], id, &e) == HB_OK);
+    }
+    /* prefill, then 7 steps (with the prompt) or 8 (BOS frame on its own) to frame 0 */
+    CHECK(steps_to_first[0] == 8 && steps_to_first[1] == 9);
+    CHECK(positions[0] == positions[1]);
+    CHECK(memcmp(got[0], got[1], sizeof got[0]) == 0);
+    /* a prompt without <|audio_out_bos|> at its end: text first, the clip after a drawn one */
+    np = hb_prompt_synthetic(c, 9, 42, false, false, p);
+    CHECK(p[np - 1] != c->audio_out_bos_id);
+    frame_log lg = {0, 0, true};
+    hb_request_desc d = request(p, np, 3, 78, &lg);
+    d.max_text_tokens = 2;
+    uint64_t id;
+    CHECK(hb_engine_generate(eng[0], &d, &id, &e) == HB_OK);
+    CHECK(lg.frames == 3);
+    hb_engine_close(eng[0]);
+    hb_engine_close(eng[1]);
+}
+
 /* Requests of different lengths joining and leaving between steps give the same codes as when
  * each runs alone, and every frame is delivered once, in order. */
 static void continuous_batching_is_invisible(void)
@@ -461,7 +525,7 @@ int main(void)
     if (!mkdtemp(tmpdir)) return 1;
     static const hb_test_case tests[] = {
         T(delay_round_trips), T(safetensors_round_trip_and_errors), T(config_errors),
-        T(build_tiny), T(open_errors), T(continuous_batching_is_invisible), T(request_errors),
+        T(build_tiny), T(open_errors), T(continuous_batching_is_invisible), T(bos_frame_with_prompt), T(request_errors),
         T(memory_accounting), T(long_generation_stays_finite), T(sampling_rules)};
     int rc = hb_test_run(tests, sizeof tests / sizeof tests[0]);
     char cmd[600];
