@@ -126,25 +126,58 @@ static double step_ms(int batch, bool text_mode, size_t steps)
     return m;
 }
 
+/* An option's value that must be one of two words: true for `yes`, false for `no`; else the
+ * run stops, naming the value. */
+static bool two_way(const char *opt, const char *v, const char *yes, const char *no)
+{
+    if (strcmp(v, yes) == 0) return true;
+    if (strcmp(v, no) == 0) return false;
+    fprintf(stderr, "bench_engine: %s is '%s'; it must be %s or %s\n", opt, v, yes, no);
+    exit(2);
+}
+
+static const char usage[] =
+    "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--device-steps on|off] "
+    "[--bos-step own|prompt] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n";
+
 int main(int argc, char **argv)
 {
     hb_error e = {0};
     hb_engine_opts o = hb_engine_defaults();
     int batches[16] = {1, 4}, nb = 2, a = 1;
-    for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
-        if (strcmp(argv[a], "--backend") == 0) o.backend = argv[a + 1];
-        else if (strcmp(argv[a], "--graphs") == 0) o.cuda_graphs = strcmp(argv[a + 1], "on") == 0;
-        else if (strcmp(argv[a], "--host-sampling") == 0) o.host_sampling = strcmp(argv[a + 1], "on") == 0;
-        else if (strcmp(argv[a], "--device-steps") == 0) o.host_steps = strcmp(argv[a + 1], "off") == 0;
-        else if (strcmp(argv[a], "--bos-step") == 0) o.bos_own_step = strcmp(argv[a + 1], "own") == 0;
-        else if (strcmp(argv[a], "--context") == 0) context = strtoul(argv[a + 1], NULL, 10);
-        else if (strcmp(argv[a], "--batches") == 0) {
+    for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0 && strcmp(argv[a], "--pair") != 0; a += 2) {
+        const char *opt = argv[a], *v = argv[a + 1];
+        char *end;
+        if (strcmp(opt, "--backend") == 0) o.backend = v;
+        else if (strcmp(opt, "--graphs") == 0) o.cuda_graphs = two_way(opt, v, "on", "off");
+        else if (strcmp(opt, "--host-sampling") == 0) o.host_sampling = two_way(opt, v, "on", "off");
+        else if (strcmp(opt, "--device-steps") == 0) o.host_steps = !two_way(opt, v, "on", "off");
+        else if (strcmp(opt, "--bos-step") == 0) o.bos_own_step = two_way(opt, v, "own", "prompt");
+        else if (strcmp(opt, "--context") == 0) {
+            unsigned long n = strtoul(v, &end, 10);
+            if (end == v || *end || n < 2 || n > 1000000) {
+                fprintf(stderr, "bench_engine: --context is '%s'; it must be a whole number from 2\n", v);
+                return 2;
+            }
+            context = n;
+        } else if (strcmp(opt, "--batches") == 0) {
             nb = 0;
-            for (char *t = strtok(argv[a + 1], ","); t && nb < 16; t = strtok(NULL, ",")) batches[nb++] = atoi(t);
+            for (char *t = strtok(argv[a + 1], ","); t; t = strtok(NULL, ",")) {
+                long n = strtol(t, &end, 10);
+                if (end == t || *end || n < 1 || n > 4096 || nb == 16) {
+                    fprintf(stderr, "bench_engine: --batches entry '%s' is not a batch size from 1 to 4096 "
+                            "(16 entries at most)\n", t);
+                    return 2;
+                }
+                batches[nb++] = (int)n;
+            }
+        } else {
+            fprintf(stderr, "bench_engine: unknown option '%s'\n%s", opt, usage);
+            return 2;
         }
     }
-    if (a >= argc || context < 2) {
-        fprintf(stderr, "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--device-steps on|off] [--bos-step own|prompt] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n");
+    if (a >= argc || nb == 0) {
+        fputs(usage, stderr);
         return 2;
     }
     bool pair = a + 2 < argc && strcmp(argv[a + 1], "--pair") == 0;

@@ -255,6 +255,24 @@ static hb_status env_switch(const char *name, bool *on, hb_error *err)
     return HB_OK;
 }
 
+/* A choice from the environment variable `name`: unset, or one of names (then *set), else
+ * refused, naming the value */
+static hb_status env_choice(const char *name, const char *const *names, bool *set, hb_error *err)
+{
+    const char *e = getenv(name);
+    *set = false;
+    if (!e) return HB_OK;
+    char list[128] = "";
+    for (const char *const *n = names; *n; n++) {
+        if (strcmp(e, *n) == 0) {
+            *set = true;
+            return HB_OK;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'", n == names ? "" : " or ", *n);
+    }
+    return hb_fail(err, HB_ERR_INVALID, "%s is '%s'; it must be %s or unset", name, e, list);
+}
+
 static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_safetensors *st,
                              int max_batch, int max_seq, const hb_engine_opts *o, hb_mem *mem,
                              uint64_t *weights_hash, hb_backend **out, hb_error *err)
@@ -285,8 +303,13 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) rc = dev_alloc(b, &b->cublas_ws, CUBLAS_WS_BYTES, HB_MEM_WORKSPACE, "cuBLAS", err);
     if (!rc && cublasSetWorkspace(b->gemm.handle, b->cublas_ws, CUBLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS)
         rc = hb_fail(err, HB_ERR_INTERNAL, "cannot give cuBLAS its workspace");
-    const char *gemm = getenv("HB_GEMM"); /* "cublas": cublasGemmEx for every batch, for measuring */
-    if (!rc && !(gemm && strcmp(gemm, "cublas") == 0)) b->gemm.lt = hb_cuda_lt_create(b->cublas_ws, CUBLAS_WS_BYTES);
+    /* HB_GEMM=cublas: cublasGemmEx for every batch; HB_ATT_KERNEL=head|group: one attention
+     * kernel for every pass (read where the kernel is chosen); for measuring */
+    static const char *const gemm_names[] = {"cublas", NULL}, *const att_names[] = {"head", "group", NULL};
+    bool gemm_cublas = false, att_named = false;
+    if (!rc) rc = env_choice("HB_GEMM", gemm_names, &gemm_cublas, err);
+    if (!rc) rc = env_choice("HB_ATT_KERNEL", att_names, &att_named, err);
+    if (!rc && !gemm_cublas) b->gemm.lt = hb_cuda_lt_create(b->cublas_ws, CUBLAS_WS_BYTES);
     /* HB_MMV=N: the batched GEMV for 2..N tokens (0: cuBLAS for every batch); HB_WSG=N: the
      * weight-streaming GEMM up to N tokens (0: cuBLASLt above mmv_max); for measuring */
     if (!rc) rc = env_tokens("HB_MMV", HB_MMV_DEFAULT, HB_MMV_MAX_TOKENS, &b->gemm.mmv_max, err);
@@ -297,10 +320,16 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) rc = env_tokens("HB_WSG_SWIGLU", b->gemm.wsg_max ? HB_WSG_MAX_TOKENS : 0, HB_WSG_MAX_TOKENS,
                              &b->swiglu_max, err);
     b->use_graphs = o && o->cuda_graphs;
-    const char *pdl = getenv("HB_PDL"); /* for measuring what overlapped launches buy */
-    hb_cuda_pdl = !(pdl && strcmp(pdl, "0") == 0);
-    const char *fsw = getenv("HB_FUSE_SWIGLU");
-    b->unfused_swiglu = fsw && strcmp(fsw, "0") == 0;
+    /* HB_PDL=0: plain stream order, no overlapped launches; HB_FUSE_SWIGLU=0: the SwiGLU as its
+     * own kernel; HB_DEC_MMA=0 and HB_DRAW_WIDE=0 (read where their kernels are launched): no
+     * tensor-core decode attention, no wide draw blocks; for measuring */
+    bool pdl = true, fuse_swiglu = true, checked = true;
+    if (!rc) rc = env_switch("HB_PDL", &pdl, err);
+    if (!rc) hb_cuda_pdl = pdl;
+    if (!rc) rc = env_switch("HB_FUSE_SWIGLU", &fuse_swiglu, err);
+    b->unfused_swiglu = !fuse_swiglu;
+    if (!rc) rc = env_switch("HB_DEC_MMA", &checked, err);
+    if (!rc) rc = env_switch("HB_DRAW_WIDE", &checked, err);
     /* HB_RESIDENT_O=0: the one-token o_proj streams its weights after attention like the other
      * GEMVs, instead of copying them into shared memory while attention runs; for measuring */
     if (!rc) rc = env_switch("HB_RESIDENT_O", &b->resident_o, err);
