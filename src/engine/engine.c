@@ -11,7 +11,8 @@
 hb_engine_opts hb_engine_defaults(void)
 {
     return (hb_engine_opts){.backend = NULL, .device = 0, .cuda_graphs = false, .max_batch = 0,
-                            .max_seq_len = 0, .host_sampling = false, .host_steps = false};
+                            .max_seq_len = 0, .host_sampling = false, .host_steps = false,
+                            .bos_own_step = false};
 }
 
 #ifdef HB_HAVE_CUDA
