@@ -145,7 +145,7 @@ int main(int argc, char **argv)
     hb_error e = {0};
     hb_engine_opts o = hb_engine_defaults();
     int batches[16] = {1, 4}, nb = 2, a = 1;
-    for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0 && strcmp(argv[a], "--pair") != 0; a += 2) {
+    for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
         const char *opt = argv[a], *v = argv[a + 1];
         char *end;
         if (strcmp(opt, "--backend") == 0) o.backend = v;

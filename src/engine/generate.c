@@ -242,7 +242,7 @@ static hb_status expand_prompt(hb_engine *e, const hb_request_desc *d, hb_reques
     return HB_OK;
 }
 
-static bool push_row(hb_engine *e, int32_t (**a)[K], size_t *n, size_t *cap, const int32_t *row);
+static bool push_bos_row(hb_engine *e, hb_request *r);
 
 hb_status hb_request_add(hb_engine *e, const hb_request_desc *d, uint64_t *id, hb_error *err)
 {
@@ -266,12 +266,8 @@ hb_status hb_request_add(hb_engine *e, const hb_request_desc *d, uint64_t *id, h
         rc = hb_fail(err, HB_ERR_INVALID, "the request needs %zu positions (prompt %zu + text %zu "
                      "+ audio %zu + 1) but the engine's max sequence length is %d", need,
                      own, d->max_text_tokens, d->max_frames + K, e->max_seq);
-    if (!rc && r->bos_in_prompt) { /* the clip's BOS row, as text_apply records it at AUDIO_INIT */
-        int32_t bos[K];
-        for (int k = 0; k < K; k++) bos[k] = e->cfg.stream_bos;
-        if (!push_row(e, &r->rows, &r->nrows, &r->rows_cap, bos))
-            rc = hb_fail(err, HB_ERR_NOMEM, "out of memory");
-    }
+    if (!rc && r->bos_in_prompt && !push_bos_row(e, r)) /* the clip's BOS row, as at AUDIO_INIT */
+        rc = hb_fail(err, HB_ERR_NOMEM, "out of memory");
     if (rc) {
         request_clear(e, r);
         return rc;
@@ -366,6 +362,14 @@ static bool push_row(hb_engine *e, int32_t (**a)[K], size_t *n, size_t *cap, con
     return true;
 }
 
+/* The clip's BOS row (every codebook stream BOS), the first of r's rows. */
+static bool push_bos_row(hb_engine *e, hb_request *r)
+{
+    int32_t bos[K];
+    for (int k = 0; k < K; k++) bos[k] = e->cfg.stream_bos;
+    return push_row(e, &r->rows, &r->nrows, &r->rows_cap, bos);
+}
+
 static uint64_t counter(size_t pos, int stream) { return (uint64_t)pos * 32 + (uint64_t)stream; }
 
 /* Plans what follows text token `in` fed at position pos: nothing to draw after
@@ -402,12 +406,9 @@ static hb_status text_apply(hb_engine *e, hb_request *r, const hb_token *in, int
 {
     const hb_model_config *c = &e->cfg;
     if (in->text_id == c->audio_out_bos_id) { /* AUDIO_INIT: feed the BOS frame */
-        int32_t bos[K];
-        for (int k = 0; k < K; k++) bos[k] = c->stream_bos;
-        if (!push_row(e, &r->rows, &r->nrows, &r->rows_cap, bos))
-            return hb_fail(err, HB_ERR_NOMEM, "out of memory");
+        if (!push_bos_row(e, r)) return hb_fail(err, HB_ERR_NOMEM, "out of memory");
         r->next = (hb_token){.audio = 1};
-        memcpy(r->next.codes, bos, sizeof bos);
+        memcpy(r->next.codes, r->rows[r->nrows - 1], sizeof r->next.codes);
         r->mode = HB_MODE_AUDIO_INIT;
         return HB_OK;
     }
