@@ -1,16 +1,18 @@
-/* bench_engine.c - speed of the CPU backend: prefill and decode on an engine directory.
+/* bench_engine.c - speed of an engine directory on a backend: prefill and decode.
  *
  * usage: bench_engine [--backend cpu|cuda] [--graphs on|off] [--host-sampling on|off]
- *                     [--device-steps on|off]
+ *                     [--device-steps on|off] [--bos-step own|prompt] [--mixed on|off]
  *                     [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO]
  * (ENGINE_DIR is a unified engine, or the text engine when --pair gives the audio engine;
  * --context is the prompt length the decode steps run behind).
  * Figures, each the median of repeated runs:
- *   prefill of a 128- and a 512-token text prompt (ms, tokens/s)
- *   audio decode step at batch 1 and 4 (context ~ prompt 128 + 100 frames): ms a step and
- *   the real-time factor of one stream (step time / 40 ms)
+ *   prefill of a 128- and a 512-token prompt ending with <|audio_out_bos|> (ms, tokens/s)
+ *   audio decode step at each batch size: ms a step and the real-time factor of one stream
+ *   (step time / 40 ms), seconds of audio a second
+ *   with --mixed on, at each batch size from 2: a decode step with half the requests in text
+ *   mode and half generating audio
  *   text decode step at batch 1 (text head over the whole vocabulary)
- */
+ *   time to the first complete audio frame of a 128-token prompt */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,7 @@ static double prefill_ms(size_t n)
 }
 
 static size_t context = 128;
+static bool mixed; /* --mixed on: also steps with half the batch in text mode */
 static double last_forward_ms; /* of the last step_ms() call: median forward-pass time */
 
 static double first_frame_t;
@@ -95,17 +98,19 @@ static double ttfa_ms(void)
     return 1e3 * bench_median(t, 7);
 }
 
-/* Median decode step time with `batch` requests in the given mode. */
-static double step_ms(int batch, bool text_mode, size_t steps)
+/* Median decode step time with `batch` requests, the first `text` of them in text mode (their
+ * prompts without <|audio_out_bos|>), the others generating audio. */
+static double step_ms(int batch, int text, size_t steps)
 {
     const hb_model_config *c = hb_engine_config(eng);
-    int32_t *p = malloc((context + 2) * sizeof *p);
-    size_t np = hb_prompt_synthetic(c, context - 1, 5, false, !text_mode, p);
+    int32_t *pt = malloc((context + 2) * sizeof *pt), *pa = malloc((context + 2) * sizeof *pa);
+    size_t nt = hb_prompt_synthetic(c, context - 1, 5, false, false, pt);
+    size_t na = hb_prompt_synthetic(c, context - 1, 5, false, true, pa);
     hb_error e = {0};
     uint64_t ids[256];
     for (int b = 0; b < batch; b++) {
-        hb_request_desc d = req(p, np, text_mode ? steps + 10 : 0, text_mode ? 1 : steps + 10,
-                                (uint64_t)b);
+        bool tm = b < text;
+        hb_request_desc d = req(tm ? pt : pa, tm ? nt : na, tm ? steps + 10 : 0, tm ? 1 : steps + 10, (uint64_t)b);
         if (hb_request_add(eng, &d, &ids[b], &e)) die(&e);
     }
     if (hb_engine_step(eng, NULL, &e)) die(&e); /* prefill */
@@ -122,7 +127,8 @@ static double step_ms(int batch, bool text_mode, size_t steps)
     for (int b = 0; b < batch; b++) hb_request_remove(eng, ids[b], &e);
     double m = 1e3 * bench_median(t, steps);
     free(t);
-    free(p);
+    free(pt);
+    free(pa);
     return m;
 }
 
@@ -138,7 +144,7 @@ static bool two_way(const char *opt, const char *v, const char *yes, const char 
 
 static const char usage[] =
     "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--device-steps on|off] "
-    "[--bos-step own|prompt] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n";
+    "[--bos-step own|prompt] [--mixed on|off] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n";
 
 int main(int argc, char **argv)
 {
@@ -153,6 +159,7 @@ int main(int argc, char **argv)
         else if (strcmp(opt, "--host-sampling") == 0) o.host_sampling = two_way(opt, v, "on", "off");
         else if (strcmp(opt, "--device-steps") == 0) o.host_steps = !two_way(opt, v, "on", "off");
         else if (strcmp(opt, "--bos-step") == 0) o.bos_own_step = two_way(opt, v, "own", "prompt");
+        else if (strcmp(opt, "--mixed") == 0) mixed = two_way(opt, v, "on", "off");
         else if (strcmp(opt, "--context") == 0) {
             unsigned long n = strtoul(v, &end, 10);
             if (end == v || *end || n < 2 || n > 1000000) {
@@ -196,12 +203,19 @@ int main(int argc, char **argv)
         printf("prefill %4zu tokens          %9.2f ms   %9.0f tokens/s\n", n, ms, (double)n / ms * 1e3);
     }
     for (int i = 0; i < nb; i++) {
-        double ms = step_ms(batches[i], false, 100);
+        double ms = step_ms(batches[i], 0, 100);
         printf("audio decode step, batch %-3d %9.3f ms   RTF %.4f a stream; %.1f s of audio per s"
                " (forward pass %.3f ms)\n", batches[i], ms, ms / 40.0,
                batches[i] * 0.040 / (ms / 1e3), last_forward_ms);
     }
-    double tms = step_ms(1, true, 30);
+    for (int i = 0; i < nb && mixed; i++) {
+        if (batches[i] < 2) continue;
+        int text = batches[i] / 2;
+        double ms = step_ms(batches[i], text, 30);
+        printf("mixed decode step, batch %-3d %9.3f ms   (%d text, %d audio; forward pass %.3f ms)\n",
+               batches[i], ms, text, batches[i] - text, last_forward_ms);
+    }
+    double tms = step_ms(1, 1, 30);
     printf("text decode step, batch 1    %9.3f ms   (forward pass %.3f ms)\n", tms, last_forward_ms);
     printf("time to first audio frame, 128-token prompt: %.3f ms\n", ttfa_ms());
     size_t gcount;

@@ -45,4 +45,8 @@ HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context
 # a prompt's clip BOS frame fed in a decode step of its own (the reference's order) instead of in
 # the prompt's pass: the first-frame figure
 "$build/bench/bench_engine" --backend cuda --graphs on --bos-step own --context 512 --batches 1 "$eng/unified"
+# batches with half their requests in text mode, the two paths' MLPs side by side (the default)
+# and one after the other
+"$build/bench/bench_engine" --backend cuda --graphs on --mixed on --context 512 --batches 8,16,32,64 "$eng/unified"
+HB_SIDE_PATH=0 "$build/bench/bench_engine" --backend cuda --graphs on --mixed on --context 512 --batches 8,16,32,64 "$eng/unified"
 python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512

@@ -2,7 +2,8 @@
 """GPU tests of the CUDA backend (ctest label "gpu"); exit 77 (skipped) where there is no GPU.
 
   - logits: CUDA vs CPU on tiny and small engines, fp32 weights within 1e-3 of their scale, bf16
-    weights within 1e-2; text prompts with text decode steps, mixed prompts with audio steps;
+    weights within 1e-2; text prompts with text decode steps, mixed prompts with audio steps,
+    passes with tokens on both paths (one path's MLP on a second stream with bf16 weights);
     unified and separate;
   - greedy codes over 100 frames identical between CUDA unified, CUDA separate and CPU;
   - text tokens and audio codes drawn on the device identical to the host's draws from the same
@@ -48,8 +49,21 @@ def spec_file(tmp, cfg, rng, kind):
     lo = min(cfg["audio_eos_token_id"], cfg["audio_out_bos_token_id"], cfg["audio_in_token_idx"],
              cfg["audio_out_token_idx"], cfg["text_config"]["eos_token_id"])
     cb = cfg["audio_codebook_size"]
+
+    def text(n):
+        return [{"t": rng.randrange(lo)} for _ in range(n)]
+
+    def audio(n):
+        return [{"a": [rng.randrange(cb) for _ in range(8)]} for _ in range(n)]
+
     if kind == "text":
         steps = [[{"t": rng.randrange(lo)} for _ in range(24)]] + [[{"t": rng.randrange(lo)}] for _ in range(30)]
+    elif kind == "paths":
+        # passes with tokens on both paths: the side path (the one whose MLP products all run the
+        # engine's own kernels) is the audio path through the weight-streaming GEMM (12 text + 10
+        # audio) and through the batched GEMV (20 + 3), then the text path (2 + 40: the audio
+        # path's down_proj goes to cuBLASLt)
+        steps = [text(12) + audio(10), audio(3) + text(20), text(2) + audio(40)]
     else:
         steps = [[{"t": rng.randrange(lo)} for _ in range(12)] + [{"t": cfg["audio_out_bos_token_id"]}],
                  [{"a": [cb] * 8}]] + [[{"a": [rng.randrange(cb) for _ in range(8)]}] for _ in range(29)]
@@ -91,7 +105,8 @@ def main():
         for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1"), ("HB_WSG_SWIGLU", "1x"),
                          ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on"),
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
-                         ("HB_DRAW_WIDE", "-1"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt")):
+                         ("HB_DRAW_WIDE", "-1"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
+                         ("HB_SIDE_PATH", "both")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -105,7 +120,7 @@ def main():
             width = {"text": cfg["text_config"]["vocab_size"], "mixed": 8 * (cfg["audio_codebook_size"] + 2)}
             for topo, eng in (("unified", ["--engine", os.path.join(d, "unified")]),
                               ("separate", ["--pair", os.path.join(d, "text"), os.path.join(d, "audio")])):
-                for kind in ("text", "mixed"):
+                for kind in ("text", "mixed", "paths"):
                     sp = spec_file(tmp, cfg, rng, kind)
                     outs = {}
                     # the prompts' attention (too few tokens for the tiled kernel) runs the decode
@@ -114,12 +129,15 @@ def main():
                     # gives them to cuBLASLt; one-token steps with bf16 weights run the batched
                     # GEMVs (the SwiGLU fused), or with HB_ONE_MMV=0 the one-token GEMVs, which
                     # copy o_proj's rows on chip during attention and request weights before the
-                    # previous kernel ends, unless HB_RESIDENT_O=0 HB_GEMV_EARLY=0
+                    # previous kernel ends, unless HB_RESIDENT_O=0 HB_GEMV_EARLY=0; with bf16 weights
+                    # the mixed prompt's BOS frame (its audio-path token) runs its MLP on a second
+                    # stream beside the text tokens', unless HB_SIDE_PATH=0
                     variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
                                 "cuda (cuBLASLt products)": {"HB_WSG": "0"},
                                 "cuda (one-token GEMVs)": {"HB_ONE_MMV": "0"},
                                 "cuda (one-token GEMVs, streamed o_proj, late loads)": {
-                                    "HB_ONE_MMV": "0", "HB_RESIDENT_O": "0", "HB_GEMV_EARLY": "0"}}
+                                    "HB_ONE_MMV": "0", "HB_RESIDENT_O": "0", "HB_GEMV_EARLY": "0"},
+                                "cuda (the two paths' MLPs one after the other)": {"HB_SIDE_PATH": "0"}}
                     for backend, env in (("cpu", None), *(("cuda", e) for e in variants.values())):
                         name = next(k for k, v in variants.items() if v == env) if backend == "cuda" else backend
                         op = os.path.join(tmp, f"out_{backend}.bin")
@@ -136,9 +154,20 @@ def main():
                         if kind == "mixed":
                             skip = 13 * width["text"]
                             a, b = a[skip:], b[skip:]
-                        e = rel_error(a, b, width[kind])
+                        if kind == "paths":  # rows of both widths, in token order
+                            with open(sp) as f:
+                                rows = [width["mixed" if "a" in tk else "text"]
+                                        for st in json.load(f)["steps"] for tk in st]
+                            e, off = 0.0, 0
+                            for w in rows:
+                                e = max(e, rel_error(a[off:off + w], b[off:off + w], w))
+                                off += w
+                            ok = len(a) == len(b) == off
+                        else:
+                            e = rel_error(a, b, width[kind])
+                            ok = len(a) == len(b)
                         res.check(f"{preset} {dtype} {topo} {kind}: {name} logits within {tol:g} of CPU "
-                                  f"(worst {e:.2g})", e <= tol and len(a) == len(b))
+                                  f"(worst {e:.2g})", e <= tol and ok)
             if dtype != "f32":
                 continue
             frames = {}
@@ -234,6 +263,12 @@ def main():
                 clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
                 res.check(f"compute-sanitizer {tool} clean on bf16 passes of 24, 2 and 1 tokens",
                           rc == 0 and clean, (out + err)[-1500:])
+            # bf16 passes with tokens on both paths: one path's MLP on the second stream
+            sp = spec_file(tmp, cfg, rng, "paths")
+            rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", driver, "--backend", "cuda",
+                                "--engine", os.path.join(db, "unified"), sp, os.path.join(tmp, "ms.bin")])
+            res.check("compute-sanitizer memcheck clean on bf16 passes with both paths side by side",
+                      rc == 0 and "ERROR SUMMARY: 0 errors" in out + err, (out + err)[-1500:])
             rc, out, err = run([cs, "--tool", "memcheck", "--error-exitcode", "9", streak,
                                 os.path.join(d, "unified")])
             res.check("compute-sanitizer memcheck clean on steps queued from device state",

@@ -7,7 +7,8 @@
 // per layer: path norm, q/k/v products, RoPE + KV write, attention, output product + residual,
 // and per path: gather norm, gate/up products, SwiGLU, down product, scatter-add; then the final
 // norm and heads), launched so each may start while its predecessor finishes (programmatic
-// dependent launch), and one copy back to the host: the head outputs, or, when the engine plans
+// dependent launch); where both paths have tokens, one path's MLP may run on a second stream
+// beside the other's (side_path), forked and joined by events; then one copy back to the host: the head outputs, or, when the engine plans
 // the audio draws (sampling.h), only the 8 codes a request drawn on the device (sample.cu).
 // Every device allocation is counted in the engine's allocator and cross-checked against
 // cudaMemGetInfo by the tests.
@@ -100,6 +101,15 @@ struct hb_backend {
     bool short_prefill;      // and where its tiles are fewer than the SMs, the decode kernel (HB_SHORT_PF=0: not)
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     __nv_bfloat16 *xa;       // batched passes: the next layer's normed input in bf16
+    // a pass with tokens on both paths: the path of at most mmv_max tokens runs its MLP on a
+    // second stream beside the other's (HB_SIDE_PATH=0: one after the other), in its own buffers
+    // for HB_SIDE_TOKENS tokens (normed input, SwiGLU output, down_proj output)
+    cudaStream_t side;
+    cudaEvent_t side_ev[2];  // the fork and the join
+    char *side_block;
+    size_t side_bytes;
+    __nv_bfloat16 *side_xb, *side_act;
+    float *side_g;
     dev_token *tok;
     int32_t *idx;
     hb_pick *picks;          // a step's planned audio draws (max_batch x 8)
@@ -150,6 +160,7 @@ static int32_t *streak_slot(const hb_backend *b, int i)
 {
     return b->streak_out + (size_t)i * b->max_batch * 2 * HB_NUM_CODEBOOKS;
 }
+#define HB_SIDE_TOKENS HB_WSG_MAX_TOKENS /* the most tokens a side path's buffers hold */
 #define CUBLAS_WS_BYTES HB_LT_FLUSH_BYTES /* also cleared to flush L2 while tuning cuBLASLt */
 
 // device picks and codes of max_batch rows, audio and text, one allocation
@@ -171,6 +182,7 @@ static void cuda_destroy(hb_backend *b)
     if (!b) return;
     cudaSetDevice(b->device);
     if (b->stream) cudaStreamSynchronize(b->stream); /* queued steps (a streak) end first */
+    if (b->side) cudaStreamSynchronize(b->side);
     free_workspace(b);
     drop_graphs(b);
     if (b->logit_floats) dev_free(b, b->logits, HB_MEM_WORKSPACE, b->logit_floats * 4);
@@ -197,6 +209,10 @@ static void cuda_destroy(hb_backend *b)
     dev_free(b, b->kcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->rope, HB_MEM_OTHER, (size_t)b->max_seq * (b->c.head_dim / 2) * sizeof(float2));
+    dev_free(b, b->side_block, HB_MEM_WORKSPACE, b->side_bytes);
+    for (int i = 0; i < 2; i++)
+        if (b->side_ev[i]) cudaEventDestroy(b->side_ev[i]);
+    if (b->side) cudaStreamDestroy(b->side);
     if (b->stream) cudaStreamDestroy(b->stream);
     delete b;
 }
@@ -339,6 +355,9 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     /* HB_SHORT_PF=0: prompts too short for the tiled attention kernel run the grouped or per-head
      * kernel instead of the decode kernel (attending only); for measuring */
     if (!rc) rc = env_switch("HB_SHORT_PF", &b->short_prefill, err);
+    /* HB_SIDE_PATH=0: a pass's two paths run their MLPs one after the other; for measuring */
+    bool side_path = true;
+    if (!rc) rc = env_switch("HB_SIDE_PATH", &side_path, err);
     bool early = true; /* HB_GEMV_EARLY=0: the GEMVs' first weights after the wait; for measuring */
     if (!rc) rc = env_switch("HB_GEMV_EARLY", &early, err);
     hb_gemv_early = early;
@@ -468,6 +487,23 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
             size_t tmp_off = (entries * 24 + (size_t)max_batch * HB_TEXT_ROW_BYTES + 255) / 256 * 256;
             b->tscr.sort_tmp = q + tmp_off; /* 256-byte aligned, as cub asks */
         }
+    }
+    if (!rc && side_path && b->bf16) { /* the side path's stream, events and buffers */
+        size_t H = (size_t)cfg->hidden, T = HB_SIDE_TOKENS;
+        size_t I = (size_t)(cfg->intermediate > cfg->audio_intermediate ? cfg->intermediate : cfg->audio_intermediate);
+        size_t xb = (T * H * 2 + 255) / 256 * 256, act = (T * I * 2 + 255) / 256 * 256;
+        b->side_bytes = xb + act + T * H * 4;
+        rc = dev_alloc(b, (void **)&b->side_block, b->side_bytes, HB_MEM_WORKSPACE, "the side path's buffers", err);
+        if (!rc) {
+            b->side_xb = (__nv_bfloat16 *)b->side_block;
+            b->side_act = (__nv_bfloat16 *)(b->side_block + xb);
+            b->side_g = (float *)(b->side_block + xb + act);
+            if (cudaStreamCreateWithFlags(&b->side, cudaStreamNonBlocking) != cudaSuccess)
+                rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a CUDA stream");
+        }
+        for (int i = 0; i < 2 && !rc; i++)
+            if (cudaEventCreateWithFlags(&b->side_ev[i], cudaEventDisableTiming) != cudaSuccess)
+                rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a CUDA event");
     }
     b->kv_bf16 = b->bf16; /* bf16 weights: bf16 cache entries (half the bytes attention reads) */
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * (b->kv_bf16 ? 2 : 4);
@@ -688,13 +724,83 @@ static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error
     return HB_OK;
 }
 
+/* Whether a product of cnt tokens runs a kernel of ours (the batched GEMV or the weight-streaming
+ * GEMM), which needs no cuBLAS workspace and no scratch in global memory */
+static bool own_product(const hb_backend *b, int cnt, int N, int K)
+{
+    return (cnt <= b->gemm.mmv_max && hb_cuda_mmv_fits(cnt, N, K)) ||
+           (cnt <= b->gemm.wsg_max && hb_cuda_wsgemm_fits(cnt, N, K));
+}
+
+/* The path (0 text, 1 audio) whose MLP runs on the side stream in this pass, or -1: both paths
+ * have tokens, and this one's products (gate/up with the SwiGLU, down_proj) all run our kernels,
+ * for at most HB_SIDE_TOKENS tokens (its buffers); the audio path first. */
+static int side_path(const hb_backend *b, const fwd_plan &pl)
+{
+    if (!b->side || b->unfused_swiglu || !pl.cnt[0] || !pl.cnt[1]) return -1;
+    const hb_model_config *c = &b->c;
+    const int H = c->hidden;
+    for (int p = 1; p >= 0; p--) {
+        int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
+        bool gate_up = (cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H)) ||
+                       (cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H));
+        if (cnt <= HB_SIDE_TOKENS && gate_up && own_product(b, cnt, H, I)) return p;
+    }
+    return -1;
+}
+
+/* A path's MLP buffers: its normed input (bf16), the SwiGLU output (bf16), the products' output */
+struct mlp_bufs {
+    __nv_bfloat16 *xb, *act;
+    float *g;
+};
+
+/* Path p's MLP in layer l on stream s: x += o for its rows and their norm, gate/up with the
+ * SwiGLU, down_proj, then x += down and the next layer's input norm of those rows */
+static hb_status path_mlp(hb_backend *b, const fwd_plan &pl, int l, int p, const mlp_bufs &mb, cudaStream_t s,
+                          hb_error *err)
+{
+    const hb_model_config *c = &b->c;
+    int H = c->hidden, cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
+    float eps = (float)c->rms_eps;
+    const layer_ptrs &L = b->layers[(size_t)l];
+    const int32_t *idx = b->idx + (p ? pl.cnt[0] : 0); /* the path's rows, text then audio */
+    const float *post = p ? L.a_post_norm : L.post_norm;
+    /* x += o for this path's rows, and their norm (gathered) as the MLP input */
+    hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, mb.xb, false, H, eps, s);
+    const bool by_mmv = cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H);
+    if (!b->unfused_swiglu && (by_mmv || (cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H)))) {
+        /* the SwiGLU in the product's epilogue (the batched GEMV's up to mmv_max tokens, else
+         * the weight-streaming GEMM's), into act */
+        if (by_mmv)
+            hb_cuda_mmv_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
+        else
+            hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
+        MATMUL_BF(p ? L.a_down : L.down, mb.act, mb.g, cnt, H, I);
+    } else {
+        MATMUL_BF(p ? L.a_gate : L.gate, mb.xb, mb.g, cnt, 2 * I, H); /* [cnt][gate | up] */
+        hb_cuda_swiglu_rows_bf16(mb.g, mb.xb, cnt, I, s);
+        MATMUL_BF(p ? L.a_down : L.down, mb.xb, mb.g, cnt, H, I);
+    }
+    if (l + 1 < c->layers) { /* x += down for these rows, and the next layer's input norm */
+        const layer_ptrs &N = b->layers[(size_t)l + 1];
+        const float *w = p ? (N.a_in_norm ? N.a_in_norm : N.in_norm) : (N.in_norm ? N.in_norm : N.a_in_norm);
+        hb_cuda_rmsnorm_bf16(b->x, mb.g, false, nullptr, idx, cnt, w, w, b->xa, true, H, eps, s);
+    } else {
+        hb_cuda_scatter_add(b->x, idx, mb.g, cnt, H, s);
+    }
+    return HB_OK;
+}
+
 /* One layer of a pass with bf16 weights, one token too unless HB_ONE_MMV=0 (on the H200 a
  * batch-1 step took 1.89 ms this way against 2.02 through layer_tokens' GEMVs; o_proj copied on
  * chip during attention, as layer_tokens does, made it slower here, 1.93 ms; docs/PERFORMANCE.md):
  * the products fed bf16 activations written by the kernels before them (no conversions), q/k/v
  * and gate/up each one product, the residual adds fused into the norms that follow them (the
  * MLP's input norm after o_proj; after down_proj, the next layer's input norm, which the first
- * layer does alone). */
+ * layer does alone). With tokens on both paths, the side path's MLP (side_path) runs on the second
+ * stream from o_proj's end to the next layer's q/k/v (on the H200 a mixed batch of 4 text and 4
+ * audio requests took 3.73 against 3.99 ms a step, 32 + 32 5.40 against 5.64 ms). */
 static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
 {
     const hb_model_config *c = &b->c;
@@ -711,37 +817,22 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
     MATMUL_BF(L.wq, b->xa, qkv, n, QKV, H);
     attention(b, pl, qkv, qkv + Q, qkv + Q + KV, QKV, QKV, nullptr, b->gemm.xb, l);
     MATMUL_BF(L.wo, b->gemm.xb, b->o, n, H, Q);
-    for (int p = 0; p < 2; p++) {
-        int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
-        const int32_t *idx = b->idx + (p ? pl.cnt[0] : 0); /* the path's rows, text then audio */
-        if (!cnt) continue;
-        const float *post = p ? L.a_post_norm : L.post_norm;
-        /* x += o for this path's rows, and their norm (gathered) as the MLP input */
-        hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, b->gemm.xb, false,
-                             H, eps, s);
-        const bool by_mmv = cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H);
-        if (!b->unfused_swiglu && (by_mmv || (cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H)))) {
-            /* the SwiGLU in the product's epilogue (the batched GEMV's up to mmv_max tokens, else
-             * the weight-streaming GEMM's), into gu */
-            __nv_bfloat16 *act = (__nv_bfloat16 *)b->gu;
-            if (by_mmv)
-                hb_cuda_mmv_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);
-            else
-                hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, b->gemm.xb, act, cnt, I, H, s);
-            MATMUL_BF(p ? L.a_down : L.down, act, b->g, cnt, H, I);
-        } else {
-            MATMUL_BF(p ? L.a_gate : L.gate, b->gemm.xb, b->g, cnt, 2 * I, H); /* [cnt][gate | up] */
-            hb_cuda_swiglu_rows_bf16(b->g, b->gemm.xb, cnt, I, s);
-            MATMUL_BF(p ? L.a_down : L.down, b->gemm.xb, b->g, cnt, H, I);
-        }
-        if (l + 1 < c->layers) { /* x += down for these rows, and the next layer's input norm */
-            const layer_ptrs &N = b->layers[(size_t)l + 1];
-            const float *w = p ? (N.a_in_norm ? N.a_in_norm : N.in_norm)
-                               : (N.in_norm ? N.in_norm : N.a_in_norm);
-            hb_cuda_rmsnorm_bf16(b->x, b->g, false, nullptr, idx, cnt, w, w, b->xa, true, H, eps, s);
-        } else {
-            hb_cuda_scatter_add(b->x, idx, b->g, cnt, H, s);
-        }
+    const int sp = side_path(b, pl);
+    if (sp >= 0) { /* the side path starts once o_proj is done */
+        CUDA_TRY(cudaEventRecord(b->side_ev[0], s));
+        CUDA_TRY(cudaStreamWaitEvent(b->side, b->side_ev[0], 0));
+    }
+    for (int i = 0; i < 2; i++) {
+        const int p = sp == 1 ? 1 - i : i; /* the side path queued first */
+        if (!pl.cnt[p]) continue;
+        mlp_bufs mb = {b->gemm.xb, (__nv_bfloat16 *)b->gu, b->g};
+        if (p == sp) mb = {b->side_xb, b->side_act, b->side_g};
+        hb_status rc = path_mlp(b, pl, l, p, mb, p == sp ? b->side : s, err);
+        if (rc) return rc;
+    }
+    if (sp >= 0) { /* the next kernel on the stream reads both paths' rows */
+        CUDA_TRY(cudaEventRecord(b->side_ev[1], b->side));
+        CUDA_TRY(cudaStreamWaitEvent(s, b->side_ev[1], 0));
     }
     return HB_OK;
 }
