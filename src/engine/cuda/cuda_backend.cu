@@ -3,7 +3,7 @@
 // Weights live on the device in their storage dtype (bf16, or fp32 for parity tests; norm
 // weights always fp32), in one allocation; the KV cache holds max_batch x max_seq positions a
 // layer, bf16 entries with bf16 weights and fp32 with fp32 weights (the parity tests);
-// activations are fp32. A forward pass is a fixed sequence of kernels on one stream (embed, then
+// activations are fp32. A forward pass is a fixed sequence of kernels on the stream (embed, then
 // per layer: path norm, q/k/v products, RoPE + KV write, attention, output product + residual,
 // and per path: gather norm, gate/up products, SwiGLU, down product, scatter-add; then the final
 // norm and heads), launched so each may start while its predecessor finishes (programmatic
