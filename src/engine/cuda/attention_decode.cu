@@ -348,8 +348,8 @@ __global__ void __launch_bounds__(NT, 512 / NT)
     const __nv_bfloat16 *kr = kcache + row0 + 8 * c, *vr = vcache + row0 + 16 * g; /* this lane's columns */
     pdl_enter();
     float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
-    decode_prologue<G, HD, __nv_bfloat16, NT>(pf, qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos, kcache + row0,
-                           vcache + row0, kvdim);
+    decode_prologue<G, HD, __nv_bfloat16, NT>(pf, qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos,
+                                              kcache + row0, vcache + row0, kvdim);
     /* head g's A fragments, packed to bf16 once in shared memory and read as each group of rows
      * needs them (held in registers they cost 16 a lane, and the kernel spilled): row g, uint4
      * 4 j + c holds MMA 2j's (a0, a2) and MMA 2j + 1's; rows G..7 zero; rows 20 uint4 apart, so

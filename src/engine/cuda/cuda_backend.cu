@@ -8,8 +8,9 @@
 // and per path: gather norm, gate/up products, SwiGLU, down product, scatter-add; then the final
 // norm and heads), launched so each may start while its predecessor finishes (programmatic
 // dependent launch); where both paths have tokens, one path's MLP may run on a second stream
-// beside the other's (side_path), forked and joined by events; then one copy back to the host: the head outputs, or, when the engine plans
-// the audio draws (sampling.h), only the 8 codes a request drawn on the device (sample.cu).
+// beside the other's (side_path), forked and joined by events. Then one copy back to the host:
+// the head outputs, or, when the engine plans the audio draws (sampling.h), only the 8 codes a
+// request drawn on the device (sample.cu).
 // Every device allocation is counted in the engine's allocator and cross-checked against
 // cudaMemGetInfo by the tests.
 #include <stdio.h>
@@ -101,9 +102,10 @@ struct hb_backend {
     bool short_prefill;      // and where its tiles are fewer than the SMs, the decode kernel (HB_SHORT_PF=0: not)
     hb_gemm_ctx gemm;        // cuBLAS and its bf16 staging buffer (inside the workspace)
     __nv_bfloat16 *xa;       // batched passes: the next layer's normed input in bf16
-    // a pass with tokens on both paths: the path of at most mmv_max tokens runs its MLP on a
-    // second stream beside the other's (HB_SIDE_PATH=0: one after the other), in its own buffers
-    // for HB_SIDE_TOKENS tokens (normed input, SwiGLU output, down_proj output)
+    // a pass with tokens on both paths: a path whose MLP products all run our kernels
+    // (side_path) runs its MLP on a second stream beside the other's (HB_SIDE_PATH=0: one after
+    // the other), in its own buffers for HB_SIDE_TOKENS tokens (normed input, SwiGLU output,
+    // down_proj output)
     cudaStream_t side;
     cudaEvent_t side_ev[2];  // the fork and the join
     char *side_block;
