@@ -490,7 +490,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
             b->tscr.sort_tmp = q + tmp_off; /* 256-byte aligned, as cub asks */
         }
     }
-    if (!rc && side_path && b->bf16) { /* the side path's stream, events and buffers */
+    /* the side path's stream, events and buffers, where one engine holds both paths' MLPs */
+    if (!rc && side_path && b->bf16 && hb_role_owns(role, HB_TK_TEXT_MLP) && hb_role_owns(role, HB_TK_AUDIO_MLP)) {
         size_t H = (size_t)cfg->hidden, T = HB_SIDE_TOKENS;
         size_t I = (size_t)(cfg->intermediate > cfg->audio_intermediate ? cfg->intermediate : cfg->audio_intermediate);
         size_t xb = (T * H * 2 + 255) / 256 * 256, act = (T * I * 2 + 255) / 256 * 256;
