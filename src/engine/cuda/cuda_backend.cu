@@ -727,12 +727,15 @@ static hb_status layer_tokens(hb_backend *b, const fwd_plan &pl, int l, hb_error
     return HB_OK;
 }
 
-/* Whether a product of cnt tokens runs a kernel of ours (the batched GEMV or the weight-streaming
- * GEMM), which needs no cuBLAS workspace and no scratch in global memory */
-static bool own_product(const hb_backend *b, int cnt, int N, int K)
+/* How a path's gate/up of cnt tokens (intermediate size I) runs with the SwiGLU in its epilogue:
+ * 1 the batched GEMV, 2 the weight-streaming GEMM, 0 not fused (the product into [cnt][gate |
+ * up], then the SwiGLU kernel) */
+static int fused_gate_up(const hb_backend *b, int cnt, int I)
 {
-    return (cnt <= b->gemm.mmv_max && hb_cuda_mmv_fits(cnt, N, K)) ||
-           (cnt <= b->gemm.wsg_max && hb_cuda_wsgemm_fits(cnt, N, K));
+    const int H = b->c.hidden;
+    if (b->unfused_swiglu) return 0;
+    if (cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H)) return 1;
+    return cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H) ? 2 : 0;
 }
 
 /* The path (0 text, 1 audio) whose MLP runs on the side stream in this pass, or -1: both paths
@@ -740,14 +743,13 @@ static bool own_product(const hb_backend *b, int cnt, int N, int K)
  * for at most HB_SIDE_TOKENS tokens (its buffers); the audio path first. */
 static int side_path(const hb_backend *b, const fwd_plan &pl)
 {
-    if (!b->side || b->unfused_swiglu || !pl.cnt[0] || !pl.cnt[1]) return -1;
+    if (!b->side || !pl.cnt[0] || !pl.cnt[1]) return -1;
     const hb_model_config *c = &b->c;
-    const int H = c->hidden;
     for (int p = 1; p >= 0; p--) {
         int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
-        bool gate_up = (cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H)) ||
-                       (cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H));
-        if (cnt <= HB_SIDE_TOKENS && gate_up && own_product(b, cnt, H, I)) return p;
+        if (cnt <= HB_SIDE_TOKENS && fused_gate_up(b, cnt, I) &&
+            hb_cuda_matmul_bf16in_ours(&b->gemm, cnt, c->hidden, I)) /* down_proj */
+            return p;
     }
     return -1;
 }
@@ -771,11 +773,9 @@ static hb_status path_mlp(hb_backend *b, const fwd_plan &pl, int l, int p, const
     const float *post = p ? L.a_post_norm : L.post_norm;
     /* x += o for this path's rows, and their norm (gathered) as the MLP input */
     hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, mb.xb, false, H, eps, s);
-    const bool by_mmv = cnt <= b->gemm.mmv_max && hb_cuda_mmv_swiglu_fits(cnt, I, H);
-    if (!b->unfused_swiglu && (by_mmv || (cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H)))) {
-        /* the SwiGLU in the product's epilogue (the batched GEMV's up to mmv_max tokens, else
-         * the weight-streaming GEMM's), into act */
-        if (by_mmv)
+    const int fused = fused_gate_up(b, cnt, I);
+    if (fused) { /* the SwiGLU in the product's epilogue, into act */
+        if (fused == 1)
             hb_cuda_mmv_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
         else
             hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);

@@ -312,9 +312,12 @@ struct hb_gemm_ctx {
 };
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s);
-// y[n][N] = xb[n][K] W[N][K]^T with bf16 activations already in xb (bf16 weights, cuBLAS).
+// y[n][N] = xb[n][K] W[N][K]^T with bf16 activations already in xb (bf16 weights): the batched
+// GEMV, the weight-streaming GEMM or cuBLAS. hb_cuda_matmul_bf16in_ours: whether it runs one of
+// the first two, which need no cuBLAS workspace and no scratch in global memory.
 cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
                                      float *y, int n, int N, int K, cudaStream_t s);
+bool hb_cuda_matmul_bf16in_ours(const hb_gemm_ctx *g, int n, int N, int K);
 
 // RoPE: rotates q and k of each token at its position (half-split layout; (cos, sin) from the
 // table rope, [max_seq][head_dim / 2]) and stores k, v in the slot's cache (bf16 entries when

@@ -481,14 +481,28 @@ static hb_lt_entry *lt_tune(hb_lt *lt, const void *w, const __nv_bfloat16 *xb, f
     return &lt->shapes.back();
 }
 
+static bool by_mmv(const hb_gemm_ctx *g, int n, int N, int K)
+{
+    return n <= g->mmv_max && hb_cuda_mmv_fits(n, N, K);
+}
+static bool by_wsgemm(const hb_gemm_ctx *g, int n, int N, int K)
+{
+    return n <= g->wsg_max && hb_cuda_wsgemm_fits(n, N, K);
+}
+
+bool hb_cuda_matmul_bf16in_ours(const hb_gemm_ctx *g, int n, int N, int K)
+{
+    return by_mmv(g, n, N, K) || by_wsgemm(g, n, N, K);
+}
+
 cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
                                      float *y, int n, int N, int K, cudaStream_t s)
 {
-    if (n <= g->mmv_max && hb_cuda_mmv_fits(n, N, K)) { /* a few tokens: bound by reading W */
+    if (by_mmv(g, n, N, K)) { /* a few tokens: bound by reading W */
         hb_cuda_mmv(w, xb, y, n, N, K, s);
         return CUBLAS_STATUS_SUCCESS;
     }
-    if (n <= g->wsg_max && hb_cuda_wsgemm_fits(n, N, K)) { /* still bound by reading W */
+    if (by_wsgemm(g, n, N, K)) { /* still bound by reading W */
         hb_cuda_wsgemm(w, xb, y, n, N, K, s);
         return CUBLAS_STATUS_SUCCESS;
     }
