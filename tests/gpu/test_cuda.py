@@ -106,7 +106,7 @@ def main():
                          ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on"),
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
                          ("HB_DRAW_WIDE", "-1"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
-                         ("HB_SIDE_PATH", "both")):
+                         ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -131,13 +131,15 @@ def main():
                     # copy o_proj's rows on chip during attention and request weights before the
                     # previous kernel ends, unless HB_RESIDENT_O=0 HB_GEMV_EARLY=0; with bf16 weights
                     # the mixed prompt's BOS frame (its audio-path token) runs its MLP on a second
-                    # stream beside the text tokens', unless HB_SIDE_PATH=0
+                    # stream beside the text tokens', unless HB_SIDE_PATH=0; one-token steps past 32
+                    # positions add decode attention's runs as a cluster, unless HB_DEC_CLUSTER=0
                     variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
                                 "cuda (cuBLASLt products)": {"HB_WSG": "0"},
                                 "cuda (one-token GEMVs)": {"HB_ONE_MMV": "0"},
                                 "cuda (one-token GEMVs, streamed o_proj, late loads)": {
                                     "HB_ONE_MMV": "0", "HB_RESIDENT_O": "0", "HB_GEMV_EARLY": "0"},
-                                "cuda (the two paths' MLPs one after the other)": {"HB_SIDE_PATH": "0"}}
+                                "cuda (the two paths' MLPs one after the other)": {"HB_SIDE_PATH": "0"},
+                                "cuda (decode attention's runs through the counter)": {"HB_DEC_CLUSTER": "0"}}
                     for backend, env in (("cpu", None), *(("cuda", e) for e in variants.values())):
                         name = next(k for k, v in variants.items() if v == env) if backend == "cuda" else backend
                         op = os.path.join(tmp, f"out_{backend}.bin")
@@ -273,10 +275,12 @@ def main():
                                 os.path.join(d, "unified")])
             res.check("compute-sanitizer memcheck clean on steps queued from device state",
                       rc == 0 and "ERROR SUMMARY: 0 errors" in out + err, (out + err)[-1500:])
+            # a 36-token prompt: every step attends over more than 32 positions, in two runs that
+            # decode attention adds as a thread-block cluster
             for tool in ("memcheck", "racecheck", "synccheck"):
                 rc, out, err = run([cs, "--tool", tool, "--error-exitcode", "9", bench, "generate", "--engine",
                                     os.path.join(d, "unified"), "--backend", "cuda", "--frames", "12",
-                                    "--prompt-length", "8"])
+                                    "--prompt-length", "36"])
                 clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
                 res.check(f"compute-sanitizer {tool} clean on generation with device draws",
                           rc == 0 and clean, (out + err)[-1500:])

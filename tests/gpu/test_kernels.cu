@@ -176,20 +176,27 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
     CK(cudaMemset(dcount, 0, (size_t)MAX_BATCH * KVH * 4));
     std::vector<float> out((size_t)n * H * D);
     /* the fused kernel in its tensor-core form where it applies (q and the probabilities in
-     * bf16: a bf16-level tolerance), and in its CUDA-core form */
+     * bf16: a bf16-level tolerance), and in its CUDA-core form, its runs added as a cluster where
+     * its blocks fit one an SM, and through the counter */
     hb_cuda_dec_mma_min = 1; /* whatever the batch */
     bool mma = hb_cuda_decode_mma(n, H, KVH, D, bf);
-    const char *paths[] = {mma ? "fused, tensor cores" : "fused", "fused again (counters reset)", "rope + per-head",
-                           "rope + grouped", "fused, CUDA cores"};
-    for (int path = 0; path < (mma ? 5 : 4); path++) {
+    const int cz = hb_cuda_decode_cluster_runs(n, KVH, splits); /* the CUDA-core form's runs as a cluster */
+    const char *paths[] = {mma ? "fused, tensor cores" : cz > 1 ? "fused, runs as a cluster" : "fused",
+                           "fused again (counters reset)", "rope + per-head", "rope + grouped",
+                           cz > 1 ? "fused, CUDA cores, runs as a cluster" : "fused, CUDA cores",
+                           "fused, CUDA cores, runs through the counter"};
+    for (int path = 0; path < 6; path++) {
+        if (path == 4 && !mma) continue; /* path 0 was the CUDA-core form */
+        if (path == 5 && cz == 1) continue; /* path 0 or 4 took the counter */
         CK(cudaMemcpy(dk, kraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dv, vraw.data(), cache_n * esz, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dqkv, qkv.data(), qkv.size() * 4, cudaMemcpyHostToDevice));
         CK(cudaMemset(dout, 0xff, (size_t)n * H * D * 4)); /* NaN: a missing output shows */
         int runs = 1;
-        if (path < 2 || path == 4) {
-            runs = splits;
-            hb_cuda_dec_mma = path == 4 ? 0 : 1;
+        if (path < 2 || path >= 4) {
+            runs = (path == 4 || (path < 2 && !mma)) && cz > 1 ? cz : splits;
+            hb_cuda_dec_mma = path >= 4 ? 0 : 1;
+            hb_cuda_dec_cluster = path == 5 ? 0 : 1;
             for (int rep = 0; rep <= (path == 1); rep++)
                 hb_cuda_attention_decode(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n,
                                          d_rope, dk, dv, bf, dout, nullptr, dpart, dcount, splits, H, KVH,
@@ -220,6 +227,7 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
             }
         }
         hb_cuda_dec_mma = 1;
+        hb_cuda_dec_cluster = 1;
         double tol = mma && path < 2 ? 1e-2 : 1e-4;
         bool ok = worst <= tol && row_err <= (bf ? 1e-2 : 1e-5);
         printf("%s heads %d/%d d %d, %s entries, batch %d, %d run%s, %s: worst %.2g of %.3g, cache row P %.2g\n",

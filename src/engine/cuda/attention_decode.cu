@@ -15,7 +15,12 @@
 // this step, and every kernel of the stream waits before it lets its successor start, so the
 // kernels that wrote them are complete); row P comes from the q/k/v product itself. Runs combine
 // without another kernel: each block writes (a_z, m_z, l_z), and the last of a (token, KV
-// head)'s blocks to finish (a counter) adds them. From DEC_MMA_MIN_TOKENS tokens on, with
+// head)'s blocks to finish (a counter) adds them; or, in the CUDA-core form where its blocks fit
+// one an SM (batch 1 and 2), a (token, KV head)'s runs (at most DEC_CLUSTER_RUNS) are one thread-
+// block cluster and add each other's (a_z, m_z, l_z) straight from their shared memory: no trip
+// through L2 and no counter (on the H200 the batch-1 step at context 512 took 1.871 against 1.89
+// ms; as clusters, the tensor-core form at batch 8 ran a launch in 15.8 against 10.7 us, so it
+// keeps the counter). From DEC_MMA_MIN_TOKENS tokens on, with
 // head_dim 128 and bf16 entries, a tensor-core form of the same kernel runs (below): on the
 // H200 at context 512 it took a launch at batch 32 / 64 from 26.1 / 48.9 to 23.2 / 44.2 us, but
 // batch 1 from 7.3 to 8.2 us. Where its blocks are more than fit at two an SM (batch 64 at one
@@ -26,7 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cooperative_groups.h>
+
 #include "cuda_kernels.cuh"
+
+namespace cg = cooperative_groups;
 
 #define DEC_THREADS 256
 
@@ -99,8 +108,11 @@ __device__ __forceinline__ void decode_prologue(bool pf, float *qs, float *kn, f
 // The end of both decode kernels: the warps' partial results (wacc [NW][G][HD] value sums, wm /
 // wl each warp's maximum and exp-sum, already in shared memory) merged; one run writes o_h, a
 // run of several writes (a_z, m_z, l_z) and the last block of the (token, KV head) to finish
-// adds the runs.
-template <int G, int HD, int NT = DEC_THREADS>
+// adds the runs. CL (the CUDA-core form): when launched as clusters of a (token, KV head)'s nz
+// runs, a run keeps (a_z, m_z, l_z) in its shared memory instead, and after a cluster barrier
+// each block adds a share of the outputs over all the runs, in run order as the counter's last
+// block does (so the results are the same, bit for bit).
+template <int G, int HD, int NT = DEC_THREADS, bool CL = false>
 __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm)[G], const float (*wl)[G],
                                              float (*wz)[DEC_MAX_SPLITS], int *last, float *out,
                                              __nv_bfloat16 *out_b, float *part, unsigned *count, int heads,
@@ -111,6 +123,13 @@ __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     __syncthreads();
     const size_t th0 = (size_t)blockIdx.x * heads + h0; /* (token, first query head) */
+    float(*cp)[HD + 2] = nullptr; /* a cluster's run: (a_z, m_z, l_z) of each query head */
+    bool in_cluster = false;
+    if constexpr (CL) {
+        __shared__ float runs_own[G][HD + 2];
+        cp = runs_own;
+        in_cluster = nz > 1 && cg::this_cluster().num_blocks() == (unsigned)nz;
+    }
     for (int j = tid; j < G * HD; j += NT) {
         int g = j / HD, d = j % HD;
         float M = -INFINITY;
@@ -124,6 +143,9 @@ __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm
             }
         if (nz == 1) {
             store_out(out, out_b, (th0 + g) * HD + d, a / L);
+        } else if (in_cluster) {
+            cp[g][d] = a;
+            if (d == 0) cp[g][HD] = M, cp[g][HD + 1] = L;
         } else { /* an empty run: M = -inf, L = 0, and the combine skips it */
             float *pp = part + ((th0 + g) * nz + z) * (HD + 2);
             pp[d] = a;
@@ -131,6 +153,30 @@ __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm
         }
     }
     if (nz == 1) return;
+    if (in_cluster) {
+        cg::cluster_group cl = cg::this_cluster();
+        const unsigned me = cl.block_rank();
+        cl.sync(); /* every run's (a_z, m_z, l_z) written */
+        if (warp < G) { /* the runs' weights, as below, from the runs' shared memory */
+            const float *pz = lane < nz ? cl.map_shared_rank(&cp[0][0], (unsigned)lane) + warp * (HD + 2) : nullptr;
+            float mz = pz ? pz[HD] : -INFINITY, M = mz;
+            for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+            float w = pz && mz > -INFINITY ? __expf(mz - M) : 0.f;
+            float L = w * (pz ? pz[HD + 1] : 0.f);
+            for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+            if (lane < nz) wz[warp][lane] = w / L;
+        }
+        __syncthreads();
+        for (int j = (int)me * NT + tid; j < G * HD; j += nz * NT) { /* this block's share */
+            int g = j / HD, d = j % HD;
+            float a = 0;
+            for (int zz = 0; zz < nz; zz++)
+                if (wz[g][zz] != 0.f) a += wz[g][zz] * cl.map_shared_rank(&cp[0][0], (unsigned)zz)[g * (HD + 2) + d];
+            store_out(out, out_b, (th0 + g) * HD + d, a);
+        }
+        cl.sync(); /* no block leaves while another may still read its shared memory */
+        return;
+    }
     /* the last block of this (token, KV head) to get here adds the runs */
     __threadfence();
     __syncthreads();
@@ -284,7 +330,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
             for (int e = 0; e < 8; e++) wacc[(warp * G + g) * HD + d8 + e] = acc[g][e];
         if (lane == 0) wm[warp][g] = m[g], wl[warp][g] = l[g];
     }
-    decode_merge<G, HD>(wacc, wm, wl, wz, &last, out, out_b, part, count, heads, kv_heads);
+    decode_merge<G, HD, DEC_THREADS, true>(wacc, wm, wl, wz, &last, out, out_b, part, count, heads, kv_heads);
 }
 
 // The tensor-core form, for head_dim 128 with bf16 cache entries and G <= 4 (base-3b's shape):
@@ -450,39 +496,39 @@ int hb_cuda_decode_splits(int n, int heads, int kv_heads, int max_pos, int sms, 
 }
 
 template <typename T, int TP, int G>
-static void launch_decode(dim3 grid, size_t smem, cudaStream_t s, const float *q, const float *k,
+static void launch_decode(dim3 grid, unsigned cz, size_t smem, cudaStream_t s, const float *q, const float *k,
                           const float *v, int q_stride, int kv_stride, const dev_token *tok,
                           const float2 *rope, void *kc, void *vc, float *out, __nv_bfloat16 *out_b,
                           float *part, unsigned *count, int heads, int kv_heads, int max_batch,
                           int max_seq, int layer, bool pf)
 {
-    hb_launch(attention_decode_kernel<T, TP, G>, grid, DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, rope, (T *)kc,
-              (T *)vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
+    hb_launch_clusters(attention_decode_kernel<T, TP, G>, grid, DEC_THREADS, smem, s, dim3(1, 1, cz), q, k, v, q_stride,
+                       kv_stride, tok, rope, (T *)kc, (T *)vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
 }
 
 template <typename T, int TP>
-static void launch_decode_g(int G, dim3 grid, size_t smem, cudaStream_t s, const float *q,
+static void launch_decode_g(int G, dim3 grid, unsigned cz, size_t smem, cudaStream_t s, const float *q,
                             const float *k, const float *v, int q_stride, int kv_stride,
                             const dev_token *tok, const float2 *rope, void *kc, void *vc,
                             float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
                             int heads, int kv_heads, int max_batch, int max_seq, int layer, bool pf)
 {
     hb_dispatch_1to4(G, [&](auto g) {
-        launch_decode<T, TP, decltype(g)::value>(grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc,
+        launch_decode<T, TP, decltype(g)::value>(grid, cz, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc,
                                                  vc, out, out_b, part, count, heads, kv_heads, max_batch,
                                                  max_seq, layer, pf);
     });
 }
 
 template <typename T>
-static void launch_decode_t(int hd, int G, dim3 grid, size_t smem, cudaStream_t s, const float *q,
+static void launch_decode_t(int hd, int G, dim3 grid, unsigned cz, size_t smem, cudaStream_t s, const float *q,
                             const float *k, const float *v, int q_stride, int kv_stride,
                             const dev_token *tok, const float2 *rope, void *kc, void *vc,
                             float *out, __nv_bfloat16 *out_b, float *part, unsigned *count,
                             int heads, int kv_heads, int max_batch, int max_seq, int layer, bool pf)
 {
 #define HB_DEC(TP)                                                                                    \
-    launch_decode_g<T, TP>(G, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out,   \
+    launch_decode_g<T, TP>(G, grid, cz, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out,   \
                            out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf)
     switch (hd) {
     case 8: HB_DEC(1); break;
@@ -496,6 +542,7 @@ static void launch_decode_t(int hd, int G, dim3 grid, size_t smem, cudaStream_t 
 
 int hb_cuda_dec_mma = -1;
 int hb_cuda_dec_mma_min = DEC_MMA_MIN_TOKENS;
+int hb_cuda_dec_cluster = -1;
 
 /* the current device's SMs */
 static int sm_count()
@@ -514,6 +561,16 @@ bool hb_cuda_decode_mma(int n, int heads, int kv_heads, int head_dim, bool kv_bf
     }
     return hb_cuda_dec_mma && n >= hb_cuda_dec_mma_min && kv_bf16 && head_dim == 128 &&
            heads / kv_heads <= ATT_MAX_GROUP;
+}
+
+int hb_cuda_decode_cluster_runs(int n, int kv_heads, int splits)
+{
+    if (hb_cuda_dec_cluster < 0) {
+        const char *e = getenv("HB_DEC_CLUSTER");
+        hb_cuda_dec_cluster = !(e && strcmp(e, "0") == 0);
+    }
+    const int runs = splits < DEC_CLUSTER_RUNS ? splits : DEC_CLUSTER_RUNS;
+    return hb_cuda_dec_cluster && runs > 1 && (long)n * kv_heads * runs <= (long)sm_count() ? runs : 1;
 }
 
 void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,
@@ -542,12 +599,14 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
         });
         return;
     }
+    const int cz = hb_cuda_decode_cluster_runs(n, kv_heads, splits);
+    if (cz > 1) grid.z = (unsigned)cz;
     if (kv_bf16)
-        launch_decode_t<__nv_bfloat16>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope,
+        launch_decode_t<__nv_bfloat16>(head_dim, heads / kv_heads, grid, (unsigned)cz, smem, s, q, k, v, q_stride, kv_stride, tok, rope,
                                        kcache, vcache, out, out_b, part, count, heads, kv_heads,
                                        max_batch, max_seq, layer, pf);
     else
-        launch_decode_t<float>(head_dim, heads / kv_heads, grid, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kcache,
+        launch_decode_t<float>(head_dim, heads / kv_heads, grid, (unsigned)cz, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kcache,
                                vcache, out, out_b, part, count, heads, kv_heads, max_batch, max_seq,
                                layer, pf);
 }

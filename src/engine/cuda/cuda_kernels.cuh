@@ -44,11 +44,11 @@ template <typename F> static inline void hb_dispatch_1to4(int v, F &&f)
     }
 }
 
-// A launch with programmatic dependent launch (unless hb_cuda_pdl is 0) and, when cluster > 0, in
-// thread-block clusters of that many blocks along x (grid.x a multiple of it).
+// A launch with programmatic dependent launch (unless hb_cuda_pdl is 0) and, when cluster has more
+// than one block, in thread-block clusters of that shape (each grid dimension a multiple of it).
 template <typename... KArgs, typename... Args>
-static inline void hb_launch_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
-                                     cudaStream_t s, int cluster, Args &&...args)
+static inline void hb_launch_clusters(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                      cudaStream_t s, dim3 cluster, Args &&...args)
 {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
@@ -59,10 +59,18 @@ static inline void hb_launch_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 b
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = hb_cuda_pdl ? 1 : 0;
     at[1].id = cudaLaunchAttributeClusterDimension;
-    at[1].val.clusterDim.x = (unsigned)cluster, at[1].val.clusterDim.y = 1, at[1].val.clusterDim.z = 1;
+    at[1].val.clusterDim.x = cluster.x, at[1].val.clusterDim.y = cluster.y, at[1].val.clusterDim.z = cluster.z;
     cfg.attrs = at;
-    cfg.numAttrs = cluster > 0 ? 2 : 1;
+    cfg.numAttrs = cluster.x * cluster.y * cluster.z > 1 ? 2 : 1;
     cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
+}
+// The same with clusters of `cluster` blocks along x (none when cluster <= 0)
+template <typename... KArgs, typename... Args>
+static inline void hb_launch_cluster(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                     cudaStream_t s, int cluster, Args &&...args)
+{
+    hb_launch_clusters(kernel, grid, block, smem, s, dim3(cluster > 0 ? (unsigned)cluster : 1u),
+                       static_cast<Args &&>(args)...);
 }
 template <typename... KArgs, typename... Args>
 static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
@@ -361,13 +369,21 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 // i q_stride / kv_stride; rope holds (cos, sin) of every position and frequency ([max_seq][d/2]).
 // With splits > 1 each (token, KV head) is cut into that many runs of its positions, written to
 // part ((head_dim + 2) floats a (token, query head, run)) and added by the last block of the
-// (token, KV head) to finish, which count (n x kv_heads zeros, left at zero) tells.
+// (token, KV head) to finish, which count (n x kv_heads zeros, left at zero) tells. The CUDA-core
+// form, when its blocks fit one an SM, instead runs as clusters of a (token, KV head)'s runs (at
+// most DEC_CLUSTER_RUNS: splits is cut to that), which add the runs in each other's shared memory
+// (hb_cuda_dec_cluster 1, the default, or 0: never; -1 reads HB_DEC_CLUSTER=0|1 once).
 // pf: any pass (a prompt's tokens) after the RoPE kernel (hb_cuda_rope_kv) has rotated q in
 // place and written every token's cache row; the kernel then only attends (k and v unused).
 #define DEC_MAX_SPLITS 32   // runs a (token, KV head) at most (a warp's lanes)
 #define DEC_UNROLL 4        // K and V rows a lane has in flight
 #define DEC_BLOCKS_PER_SM 2 // splits keep the blocks within this many an SM (the kernel's occupancy)
 #define DEC_POLICY_SPLITS 16 // and make at most this many runs
+#define DEC_CLUSTER_RUNS 8   // runs a cluster at most (the portable cluster size)
+extern int hb_cuda_dec_cluster;
+// The runs of a (token, KV head) the CUDA-core form adds as one cluster for these n tokens and
+// splits; 1: none (the counter)
+int hb_cuda_decode_cluster_runs(int n, int kv_heads, int splits);
 // Whether the kernel handles these shapes (head_dim 8..128, a power of two; G <= ATT_MAX_GROUP)
 // and HB_ATT_KERNEL does not ask for the separate-RoPE path.
 bool hb_cuda_decode_fusable(int heads, int kv_heads, int head_dim);
