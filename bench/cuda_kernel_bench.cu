@@ -450,11 +450,14 @@ int main(int argc, char **argv)
                 float ms = time_ms(run_att, &a, 10) / ATT_LAUNCHES;
                 hb_cuda_dec_mma = 1;
                 if (sep) unsetenv("HB_ATT_KERNEL");
-                char name[96];
+                /* the CUDA-core form adds at most DEC_CLUSTER_RUNS runs as a cluster where they fit */
+                const int cz = !sep && (way == 3 || !mma) ? hb_cuda_decode_cluster_runs(n, 8, a.splits) : 1;
+                const int runs = cz > 1 ? cz : a.splits;
+                char name[112];
                 snprintf(name, sizeof name, "attention b%d %s, %s, %d run%s%s", n, bf ? "bf16" : "fp32",
                          way == 0 ? (mma ? "fused, tensor cores *" : "fused *")
                          : way == 1 ? "rope + per-head" : way == 2 ? "rope + grouped" : "fused, CUDA cores",
-                         a.splits, a.splits > 1 ? "s" : "", "");
+                         runs, runs > 1 ? "s" : "", cz > 1 ? " (a cluster)" : "");
                 printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s %8d %9.3f ms\n", name, abytes / 1e6, ms,
                        abytes / ms / 1e6, n == 1 ? 28 : 0, n == 1 ? ms * 28 : 0.0);
                 if (n == 1 && bf && way == 0) ams = ms;
