@@ -16,7 +16,7 @@
 // kernels that wrote them are complete); row P comes from the q/k/v product itself. Runs combine
 // without another kernel: each block writes (a_z, m_z, l_z), and the last of a (token, KV
 // head)'s blocks to finish (a counter) adds them; or, in the CUDA-core form where its blocks fit
-// one an SM (batch 1 and 2), a (token, KV head)'s runs (at most DEC_CLUSTER_RUNS) are one thread-
+// one an SM (batches 1 to 4), a (token, KV head)'s runs (at most DEC_CLUSTER_RUNS) are one thread-
 // block cluster and add each other's (a_z, m_z, l_z) straight from their shared memory: no trip
 // through L2 and no counter (on the H200 the batch-1 step at context 512 took 1.871 against 1.89
 // ms; as clusters, the tensor-core form at batch 8 ran a launch in 15.8 against 10.7 us, so it
@@ -544,12 +544,16 @@ int hb_cuda_dec_mma = -1;
 int hb_cuda_dec_mma_min = DEC_MMA_MIN_TOKENS;
 int hb_cuda_dec_cluster = -1;
 
-/* the current device's SMs */
+/* the current device's SMs (asked once a device, devices by ordinal below 64; backends on other
+ * threads share the cache) */
 static int sm_count()
 {
+    static std::atomic<int> known[64];
     int dev = 0, n = 0;
     cudaGetDevice(&dev);
+    if (dev >= 0 && dev < 64 && (n = known[dev].load(std::memory_order_relaxed)) > 0) return n;
     cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    if (dev >= 0 && dev < 64 && n > 0) known[dev].store(n, std::memory_order_relaxed);
     return n;
 }
 
@@ -569,8 +573,14 @@ int hb_cuda_decode_cluster_runs(int n, int kv_heads, int splits)
         const char *e = getenv("HB_DEC_CLUSTER");
         hb_cuda_dec_cluster = !(e && strcmp(e, "0") == 0);
     }
-    const int runs = splits < DEC_CLUSTER_RUNS ? splits : DEC_CLUSTER_RUNS;
-    return hb_cuda_dec_cluster && runs > 1 && (long)n * kv_heads * runs <= (long)sm_count() ? runs : 1;
+    /* at most DEC_CLUSTER_RUNS, and cut to fit one block an SM, but not below DEC_CLUSTER_MIN_CUT
+     * (on the H200 at context 512: batch 3 in 5 runs as a cluster took 1.937 against 1.977 ms in
+     * 11 through the counter, batch 4 in 4 the same; batches 6 and 7 in 2 runs took 2.17 against
+     * 2.05 and 2.09 ms in 5 and 4) */
+    const int cap = splits < DEC_CLUSTER_RUNS ? splits : DEC_CLUSTER_RUNS, blocks = n * kv_heads;
+    const int fit = blocks > 0 ? sm_count() / blocks : 0, runs = cap < fit ? cap : fit;
+    if (!hb_cuda_dec_cluster || runs < 2 || (runs < cap && runs < DEC_CLUSTER_MIN_CUT)) return 1;
+    return runs;
 }
 
 void hb_cuda_attention_decode(const float *q, const float *k, const float *v, int q_stride,

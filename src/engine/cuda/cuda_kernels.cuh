@@ -371,7 +371,8 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 // part ((head_dim + 2) floats a (token, query head, run)) and added by the last block of the
 // (token, KV head) to finish, which count (n x kv_heads zeros, left at zero) tells. The CUDA-core
 // form, when its blocks fit one an SM, instead runs as clusters of a (token, KV head)'s runs (at
-// most DEC_CLUSTER_RUNS: splits is cut to that), which add the runs in each other's shared memory
+// most DEC_CLUSTER_RUNS, and cut to fit one block an SM where that leaves at least
+// DEC_CLUSTER_MIN_CUT: splits is cut to that), which add the runs in each other's shared memory
 // (hb_cuda_dec_cluster 1, the default, or 0: never; -1 reads HB_DEC_CLUSTER=0|1 once).
 // pf: any pass (a prompt's tokens) after the RoPE kernel (hb_cuda_rope_kv) has rotated q in
 // place and written every token's cache row; the kernel then only attends (k and v unused).
@@ -380,6 +381,7 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 #define DEC_BLOCKS_PER_SM 2 // splits keep the blocks within this many an SM (the kernel's occupancy)
 #define DEC_POLICY_SPLITS 16 // and make at most this many runs
 #define DEC_CLUSTER_RUNS 8   // runs a cluster at most (the portable cluster size)
+#define DEC_CLUSTER_MIN_CUT 4 // runs cut to fit one block an SM: no fewer than this
 extern int hb_cuda_dec_cluster;
 // The runs of a (token, KV head) the CUDA-core form adds as one cluster for these n tokens and
 // splits; 1: none (the counter)
