@@ -111,7 +111,7 @@ __device__ __forceinline__ void decode_prologue(bool pf, float *qs, float *kn, f
 // adds the runs. CL (the CUDA-core form): when launched as clusters of a (token, KV head)'s nz
 // runs, a run keeps (a_z, m_z, l_z) in its shared memory instead, and after a cluster barrier
 // each block adds a share of the outputs over all the runs, in run order as the counter's last
-// block does (so the results are the same, bit for bit).
+// block does (so for the same runs the results are the same, bit for bit).
 template <int G, int HD, int NT = DEC_THREADS, bool CL = false>
 __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm)[G], const float (*wl)[G],
                                              float (*wz)[DEC_MAX_SPLITS], int *last, float *out,
