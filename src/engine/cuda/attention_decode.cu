@@ -557,29 +557,32 @@ static int sm_count()
     return n;
 }
 
+/* A switch of this file: -1 reads it from the environment once (on unless `name` is 0; the
+ * backend has refused any other value than 0 or 1 at creation), then it stays as set */
+static bool switch_on(int &v, const char *name)
+{
+    if (v < 0) {
+        const char *e = getenv(name);
+        v = !(e && strcmp(e, "0") == 0);
+    }
+    return v != 0;
+}
+
 bool hb_cuda_decode_mma(int n, int heads, int kv_heads, int head_dim, bool kv_bf16)
 {
-    if (hb_cuda_dec_mma < 0) {
-        const char *e = getenv("HB_DEC_MMA");
-        hb_cuda_dec_mma = !(e && strcmp(e, "0") == 0);
-    }
-    return hb_cuda_dec_mma && n >= hb_cuda_dec_mma_min && kv_bf16 && head_dim == 128 &&
+    return switch_on(hb_cuda_dec_mma, "HB_DEC_MMA") && n >= hb_cuda_dec_mma_min && kv_bf16 && head_dim == 128 &&
            heads / kv_heads <= ATT_MAX_GROUP;
 }
 
 int hb_cuda_decode_cluster_runs(int n, int kv_heads, int splits)
 {
-    if (hb_cuda_dec_cluster < 0) {
-        const char *e = getenv("HB_DEC_CLUSTER");
-        hb_cuda_dec_cluster = !(e && strcmp(e, "0") == 0);
-    }
     /* at most DEC_CLUSTER_RUNS, and cut to fit one block an SM, but not below DEC_CLUSTER_MIN_CUT
      * (on the H200 at context 512: batch 3 in 5 runs as a cluster took 1.937 against 1.977 ms in
      * 11 through the counter, batch 4 in 4 the same; batches 6 and 7 in 2 runs took 2.17 against
      * 2.05 and 2.09 ms in 5 and 4) */
     const int cap = splits < DEC_CLUSTER_RUNS ? splits : DEC_CLUSTER_RUNS, blocks = n * kv_heads;
     const int fit = blocks > 0 ? sm_count() / blocks : 0, runs = cap < fit ? cap : fit;
-    if (!hb_cuda_dec_cluster || runs < 2 || (runs < cap && runs < DEC_CLUSTER_MIN_CUT)) return 1;
+    if (!switch_on(hb_cuda_dec_cluster, "HB_DEC_CLUSTER") || runs < 2 || (runs < cap && runs < DEC_CLUSTER_MIN_CUT)) return 1;
     return runs;
 }
 
@@ -600,12 +603,9 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
         const bool w4 = (long)n * kv_heads * splits > (long)DEC_BLOCKS_PER_SM * sm_count();
         hb_dispatch_1to4(heads / kv_heads, [&](auto g) {
             constexpr int G = decltype(g)::value;
-            if (w4)
-                hb_launch(attention_decode_mma_kernel<G, 128>, grid, 128, smem, s, q, k, v, q_stride, kv_stride, tok,
-                          rope, kc, vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
-            else
-                hb_launch(attention_decode_mma_kernel<G>, grid, DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride,
-                          tok, rope, kc, vc, out, out_b, part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
+            hb_launch(w4 ? attention_decode_mma_kernel<G, 128> : attention_decode_mma_kernel<G>, grid,
+                      w4 ? 128 : DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out, out_b,
+                      part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
         });
         return;
     }
