@@ -471,6 +471,42 @@ int main(int argc, char **argv)
                        time_ms(run_att, &a, 10) / ATT_LAUNCHES, splits == dsplit ? " *" : "");
             }
     }
+    { /* a prompt's attention after the RoPE kernel (one request at positions 0..n-1, bf16 cache),
+       * 28 launches back to back, a launch's median: the tensor-core prompt kernel (the engine's
+       * for base-3b), the tiled CUDA-core kernel, and the decode kernel attending only */
+        const int Q = 24 * 128, KV = 8 * 128, S = Q + 2 * KV;
+        float *pq, *po;
+        dev_token *pt;
+        cudaMalloc((void **)&pq, (size_t)512 * S * 4);
+        cudaMalloc((void **)&po, (size_t)512 * Q * 4);
+        cudaMalloc((void **)&pt, 512 * sizeof(dev_token));
+        fill_random<<<256, 256>>>((__nv_bfloat16 *)k, (size_t)512 * KV, 3); /* slot 0's rows */
+        fill_random<<<256, 256>>>((__nv_bfloat16 *)v, (size_t)512 * KV, 4);
+        cudaMemset(pq, 0, (size_t)512 * S * 4);
+        for (int n : {129, 512}) {
+            std::vector<dev_token> pts((size_t)n);
+            for (int i = 0; i < n; i++) pts[(size_t)i] = {0, i, 0, 0, {0, 0, 0, 0, 0, 0, 0, 0}, 1};
+            cudaMemcpy(pt, pts.data(), pts.size() * sizeof(dev_token), cudaMemcpyHostToDevice);
+            const double bytes = (double)n * KV * 2 * 2; /* K and V rows, each read once at best */
+            for (int way = 0; way < 3; way++) {
+                const float ms = chain_ms(28, [&](int) {
+                    if (way == 0)
+                        hb_cuda_attention_prefill_mma(pq, S, pt, n, k, v, po, nullptr, 24, 8, ATT_BATCH, ATT_SEQ, 0, 0);
+                    else if (way == 1)
+                        hb_cuda_attention_prefill(pq, S, pt, n, k, v, true, po, nullptr, 24, 8, 128, ATT_BATCH,
+                                                  ATT_SEQ, 0, 0);
+                    else
+                        hb_cuda_attention_decode(pq, pq + Q, pq + Q + KV, S, S, pt, n, rope, k, v, true, po,
+                                                 nullptr, part, count, 1, 24, 8, 128, ATT_BATCH, ATT_SEQ, 0, true, 0);
+                });
+                char name[96];
+                snprintf(name, sizeof name, "prompt attention n%d, %s", n,
+                         way == 0 ? "tensor cores *" : way == 1 ? "tiled" : "decode kernel");
+                printf("%-24s %8.1f MB %7.4f ms %8.0f GB/s\n", name, bytes / 1e6, ms, bytes / ms / 1e6);
+            }
+        }
+        cudaFree(pq), cudaFree(po), cudaFree(pt);
+    }
     total += ams * 28;
     norm_ctx n = {x, nw, y, dt};
     float nms = time_ms(run_norm, &n);

@@ -44,6 +44,9 @@ HB_ONE_MMV=0 HB_RESIDENT_O=0 "$build/bench/bench_engine" --backend cuda --graphs
 HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
 # batch-1 decode attention's runs added through a counter instead of as a thread-block cluster
 HB_DEC_CLUSTER=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
+# prompts' attention by the tiled CUDA-core kernel (or, under 264 tokens, the decode kernel
+# attending only) instead of the tensor-core prompt kernel: the prefill and first-frame figures
+HB_PF_MMA=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 # a prompt's clip BOS frame fed in a decode step of its own (the reference's order) instead of in
 # the prompt's pass: the first-frame figure
 "$build/bench/bench_engine" --backend cuda --graphs on --bos-step own --context 512 --batches 1 "$eng/unified"

@@ -12,8 +12,10 @@
   - audio decode steps queued from state on the device identical to steps planned on the host
     (and to host draws), under continuous batching (requests of different lengths and modes,
     EOS allowed, one leaving and one joining mid-run), unified, separate and with graphs;
-  - compute-sanitizer memcheck clean on a forward pass of each topology (when the tool exists).
-usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER STREAK_DRIVER
+  - compute-sanitizer memcheck clean on a forward pass of each topology (when the tool exists),
+    and memcheck, racecheck and synccheck clean on base-3b's prompt passes through every
+    attention kernel (test_cuda_kernels prompts, where built).
+usage: test_cuda.py HIGGS_BENCH LOGITS_DRIVER STREAK_DRIVER [TEST_CUDA_KERNELS]
 """
 import array
 import json
@@ -91,6 +93,7 @@ def rel_error(a, b, width):
 
 def main():
     bench, driver, streak = sys.argv[1], sys.argv[2], sys.argv[3]
+    kernels = sys.argv[4] if len(sys.argv) > 4 else None  # test_cuda_kernels, where built
     tmp = tempfile.mkdtemp(prefix="hb_gpu_")
     res = Results()
     try:
@@ -106,7 +109,7 @@ def main():
                          ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on"),
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
                          ("HB_DRAW_WIDE", "-1"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
-                         ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8")):
+                         ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8"), ("HB_PF_MMA", "yes")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -284,6 +287,14 @@ def main():
                 clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
                 res.check(f"compute-sanitizer {tool} clean on generation with device draws",
                           rc == 0 and clean, (out + err)[-1500:])
+            # base-3b's prompt passes (40 tokens; 66 in 5 requests; 129), every attention path, the
+            # tensor-core prompt kernel's chunks staged by asynchronous copies among them
+            if kernels:
+                for tool in ("memcheck", "racecheck", "synccheck"):
+                    rc, out, err = run([cs, "--tool", tool, "--error-exitcode", "9", kernels, "prompts"])
+                    clean = "ERROR SUMMARY: 0 errors" in out + err or "RACECHECK SUMMARY: 0 hazards" in out + err
+                    res.check(f"compute-sanitizer {tool} clean on base-3b prompt passes (kernel tests)",
+                              rc == 0 and clean and "all passed" in out, (out + err)[-1500:])
         else:
             print("note: compute-sanitizer not found; memcheck not run")
     finally:

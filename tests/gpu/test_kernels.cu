@@ -717,11 +717,18 @@ static void prefill_case(const shape &sh, bool bf, const std::vector<pf_run> &ru
     hb_cuda_dec_mma_min = 1; /* whatever the batch */
     const bool mma = hb_cuda_decode_mma(n, H, KVH, D, bf);
     const int dsplits = n <= MAX_BATCH ? hb_cuda_decode_splits(n, H, KVH, MAX_SEQ - 1, sms, part_runs) : 1;
+    const bool pf_mma = hb_cuda_prefill_mma(H, KVH, D, bf);
     const char *names[] = {"tiled", "grouped", mma ? "decode kernel, tensor cores" : "decode kernel",
-                           "decode kernel, CUDA cores"};
-    for (int path = 0; path < (mma ? 4 : 3); path++) {
+                           "decode kernel, CUDA cores", "tiled, tensor cores"};
+    std::vector<int> paths = {0, 1, 2};
+    if (mma) paths.push_back(3);
+    if (pf_mma) paths.push_back(4);
+    for (int path : paths) {
         CK(cudaMemset(dout, 0xff, out.size() * 4));
-        if (path >= 2) {
+        if (path == 4) {
+            hb_cuda_attention_prefill_mma(dqkv, stride, dtok, n, dk, dv, dout, nullptr, H, KVH, MAX_BATCH, MAX_SEQ,
+                                          0, 0);
+        } else if (path >= 2) {
             hb_cuda_dec_mma = path == 3 ? 0 : 1;
             hb_cuda_attention_decode(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n, d_rope,
                                      dk, dv, bf, dout, nullptr, dpart, dcount, dsplits, H, KVH, D, MAX_BATCH,
@@ -738,10 +745,10 @@ static void prefill_case(const shape &sh, bool bf, const std::vector<pf_run> &ru
             unsetenv("HB_ATT_KERNEL");
         }
         double worst = worst_error(out, dout, ref, scale);
-        bool ok = worst <= (mma && path == 2 ? 1e-2 : 1e-4); /* the MMAs take q and the probabilities in bf16 */
+        bool ok = worst <= ((mma && path == 2) || path == 4 ? 1e-2 : 1e-4); /* the MMAs take q and the probabilities in bf16 */
         printf("%s prompt pass, heads %d/%d d %d, %s entries, %d tokens in %zu run%s, %s%s: worst %.2g of %.3g\n",
                ok ? "ok  " : "FAIL", H, KVH, D, bf ? "bf16" : "fp32", n, runs.size(), runs.size() > 1 ? "s" : "",
-               names[path], path >= 2 && dsplits > 1 ? ", split" : "", worst, scale);
+               names[path], (path == 2 || path == 3) && dsplits > 1 ? ", split" : "", worst, scale);
         if (!ok) failures++;
     }
     /* the decode kernel's run counters are left at zero for the next pass */
@@ -757,15 +764,9 @@ static void prefill_case(const shape &sh, bool bf, const std::vector<pf_run> &ru
     cudaFree(dcount);
 }
 
-int main(void)
+/* Every case but the attention kernels' */
+static void other_cases(int sms)
 {
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-        printf("skipped: no CUDA device\n");
-        return SKIP;
-    }
-    int sms = 0;
-    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     for (int hidden : {3072, 64, 4100, 70}) norm_case(hidden); /* the last two: the loop form */
     for (int I : {8192, 6}) swiglu_case(I);
     for (int n : {34, 300, 700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, 24, sms);
@@ -789,9 +790,30 @@ int main(void)
     /* one token, a full token group, both groups, I not a multiple of 16, K of one group */
     const int mmv_swiglu[][3] = {{1, 8192, 3072}, {8, 1024, 384}, {9, 40, 96}, {16, 8192, 3072}, {3, 37, 32}};
     for (auto &m : mmv_swiglu) mmv_swiglu_case(m[0], m[1], m[2]);
+}
+
+/* No argument: every case. "prompts": only base-3b's prompt passes with bf16 entries (every
+ * attention path of a prompt, short enough to run under compute-sanitizer). */
+int main(int argc, char **argv)
+{
+    const bool prompts = argc > 1 && strcmp(argv[1], "prompts") == 0;
+    if (argc > 2 || (argc == 2 && !prompts)) {
+        fprintf(stderr, "test_cuda_kernels: unknown argument '%s' (none, or 'prompts')\n", argv[argc - 1]);
+        return 2;
+    }
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+        printf("skipped: no CUDA device\n");
+        return SKIP;
+    }
+    int sms = 0;
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    if (!prompts)
+        other_cases(sms);
     /* base-3b's heads; head_dim 128 with 1, 2 and 4 query heads a KV head; other head dims */
     const shape shapes[] = {{24, 8, 128}, {4, 4, 128}, {8, 4, 128}, {16, 4, 128}, {6, 2, 64}, {4, 2, 16}, {8, 8, 32}};
     for (const shape &sh : shapes) {
+        if (prompts && &sh != shapes) break; /* base-3b's only */
         int half = sh.hd / 2;
         std::vector<float2> rope((size_t)MAX_SEQ * half);
         for (int p = 0; p < MAX_SEQ; p++)
@@ -811,7 +833,7 @@ int main(void)
                      {9, {63, 64, 65, 1, 2, 127, 128, 129, 300}, 2},
                      {64, std::vector<int>(64, 160), 1}, {64, std::vector<int>(64, 160), 2}};
         for (auto &c : cases)
-            for (int bf = 0; bf < 2; bf++) {
+            for (int bf = 0; bf < 2 && !prompts; bf++) {
                 if (!hb_cuda_decode_fusable(sh.heads, sh.kv_heads, sh.hd)) {
                     printf("FAIL heads %d/%d d %d: the fused kernel does not take these shapes\n", sh.heads,
                            sh.kv_heads, sh.hd);
@@ -822,10 +844,11 @@ int main(void)
             }
         /* prompt passes: one prompt of 40 tokens; a batch mixing a prompt's end, a continued prompt
          * (earlier rows already cached) and single tokens, so tiles hold several slots */
-        const std::vector<pf_run> prompts[] = {{{3, 0, 40}},
-                                               {{1, 0, 7}, {5, 100, 20}, {9, 3, 1}, {12, 250, 37}, {2, 0, 1}}};
-        for (const auto &pr : prompts)
-            for (int bf = 0; bf < 2; bf++)
+        const std::vector<pf_run> prompt_runs[] = {{{3, 0, 40}},
+                                               {{1, 0, 7}, {5, 100, 20}, {9, 3, 1}, {12, 250, 37}, {2, 0, 1}},
+                                               {{4, 0, 129}}};
+        for (const auto &pr : prompt_runs)
+            for (int bf = prompts ? 1 : 0; bf < 2; bf++)
                 if (hb_cuda_prefill_tiled(sh.heads, sh.kv_heads, sh.hd)) {
                     prefill_case(sh, bf != 0, pr, d_rope, sms);
                 } else {

@@ -366,12 +366,6 @@ __device__ __forceinline__ void mma_k8(float &d0, float &d1, unsigned a0, unsign
         : "r"(a0), "r"(0u), "r"(b0), "f"(0.f));
 }
 
-__device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *(unsigned *)&h;
-}
-
 template <int G, int NT = DEC_THREADS>
 __global__ void __launch_bounds__(NT, 512 / NT)
     attention_decode_mma_kernel(const float *q, const float *k, const float *v, int q_stride,

@@ -339,9 +339,10 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
                              &b->swiglu_max, err);
     b->use_graphs = o && o->cuda_graphs;
     /* HB_PDL=0: plain stream order, no overlapped launches; HB_FUSE_SWIGLU=0: the SwiGLU as its
-     * own kernel; HB_DEC_MMA=0, HB_DEC_CLUSTER=0 and HB_DRAW_WIDE=0 (read where their kernels
-     * are launched): no tensor-core decode attention, decode attention's runs always added through
-     * a counter (never as clusters), no wide draw blocks; for measuring */
+     * own kernel; HB_DEC_MMA=0, HB_DEC_CLUSTER=0, HB_DRAW_WIDE=0 and HB_PF_MMA=0 (read where
+     * their kernels are launched): no tensor-core decode attention, decode attention's runs always
+     * added through a counter (never as clusters), no wide draw blocks, no tensor-core prompt
+     * attention; for measuring */
     bool pdl = true, fuse_swiglu = true, checked = true;
     if (!rc) rc = env_switch("HB_PDL", &pdl, err);
     if (!rc) hb_cuda_pdl = pdl;
@@ -350,6 +351,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) rc = env_switch("HB_DEC_MMA", &checked, err);
     if (!rc) rc = env_switch("HB_DEC_CLUSTER", &checked, err);
     if (!rc) rc = env_switch("HB_DRAW_WIDE", &checked, err);
+    if (!rc) rc = env_switch("HB_PF_MMA", &checked, err);
     /* HB_RESIDENT_O=0: the one-token o_proj streams its weights after attention like the other
      * GEMVs, instead of copying them into shared memory while attention runs; for measuring */
     if (!rc) rc = env_switch("HB_RESIDENT_O", &b->resident_o, err);
@@ -634,11 +636,14 @@ static void drop_graphs(hb_backend *b)
 }
 
 /* RoPE, the KV-cache write and attention of layer l: one kernel for a decode batch (each token
- * its slot's only one), else the RoPE kernel and then the tiled attention kernel when its tiles
- * (16 tokens, one KV head) are at least one a SM, else the decode kernel attending only, or
- * the per-head or grouped kernel (always with HB_ATT_KERNEL; with HB_SHORT_PF=0 where the
- * tiles are too few). On the H200 the tiled kernel took a 512-token prompt from 11.2 to 10.5 ms
- * but a 128-token one (64 tiles) from 3.8 to 4.5 ms. Output to out, or in bf16 to out_b. */
+ * its slot's only one), else the RoPE kernel and then, for head_dim 128 with bf16 entries, the
+ * tensor-core prompt kernel at any length (on the H200 a 129-token prompt's attention took 10.8
+ * against 17.6 us a layer, a 512-token one's 38 against 189; HB_PF_MMA=0: not); otherwise the
+ * tiled attention kernel when its tiles (16 tokens, one KV head) are at least one a SM, else the
+ * decode kernel attending only, or the per-head or grouped kernel (always with HB_ATT_KERNEL;
+ * with HB_SHORT_PF=0 where the tiles are too few). On the H200 the tiled kernel took a 512-token
+ * prompt from 11.2 to 10.5 ms but a 128-token one (64 tiles) from 3.8 to 4.5 ms. Output to out,
+ * or in bf16 to out_b. */
 static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, float *v, int qs,
                       int kvs, float *out, __nv_bfloat16 *out_b, int l)
 {
@@ -653,6 +658,11 @@ static void attention(hb_backend *b, const fwd_plan &pl, float *q, float *k, flo
     }
     hb_cuda_rope_kv(q, k, v, qs, kvs, b->tok, n, b->rope, c->heads, c->kv_heads, c->head_dim,
                     b->kcache, b->vcache, b->kv_bf16, b->max_batch, b->max_seq, l, b->stream);
+    if (hb_cuda_prefill_mma(c->heads, c->kv_heads, c->head_dim, b->kv_bf16)) { /* tensor cores, any length */
+        hb_cuda_attention_prefill_mma(q, qs, b->tok, n, b->kcache, b->vcache, out, out_b, c->heads, c->kv_heads,
+                                      b->max_batch, b->max_seq, l, b->stream);
+        return;
+    }
     if (b->tiled_prefill && (n + HB_PF_TILE - 1) / HB_PF_TILE * c->kv_heads >= b->sms) { /* enough tiles to fill the GPU */
         hb_cuda_attention_prefill(q, qs, b->tok, n, b->kcache, b->vcache, b->kv_bf16, out, out_b, c->heads,
                                   c->kv_heads, c->head_dim, b->max_batch, b->max_seq, l, b->stream);

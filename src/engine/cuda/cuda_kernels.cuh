@@ -108,6 +108,39 @@ __device__ __forceinline__ void mma16816(float *c, unsigned a0, unsigned a1, uns
 #endif
 }
 
+// c += A (16 x 8) B (8 x 8), bf16 in, fp32 accumulate (a0: row g, a1: row g + 8, each columns
+// 2q, 2q + 1; b0: rows 2q, 2q + 1 of column g; lane = 4 g + q)
+__device__ __forceinline__ void mma1688(float *c, unsigned a0, unsigned a1, unsigned b0)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(b0));
+#endif
+}
+
+// Two floats as a bf16 pair (lo in the low half), the MMAs' operand form
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
+{
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *(unsigned *)&h;
+}
+
+// 16 bytes global -> shared, asynchronously (dst a shared-memory address); src_ok false: zeros
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool src_ok)
+{
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+                 "r"(src_ok ? 16 : 0)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// waits until at most PENDING of this thread's committed groups are still in flight
+template <int PENDING> __device__ __forceinline__ void cp_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+}
+
 // 16 bytes of weights through the non-coherent path without allocating in L1 (read once a
 // step), with an L2 prefetch of the 256- or 128-byte block around them (HINT 2, 1) or none (0).
 // Volatile, so a group of them is issued in program order before the loads are used.
@@ -415,6 +448,16 @@ void hb_cuda_attention_prefill(const float *q, int q_stride, const dev_token *to
                                const void *vcache, bool kv_bf16, float *out, __nv_bfloat16 *out_b,
                                int heads, int kv_heads, int head_dim, int max_batch, int max_seq,
                                int layer, cudaStream_t s);
+
+// The tensor-core form of the same pass (attention_prefill.cu): head_dim 128, bf16 entries,
+// G <= 4; 16 tokens of one query head the A rows of each warp's MMAs, the positions cut over
+// the block's warps (q and the probabilities rounded to bf16 for the MMAs). hb_cuda_pf_mma: 1
+// (the default) or 0 (never); -1 reads HB_PF_MMA=0|1 once.
+extern int hb_cuda_pf_mma;
+bool hb_cuda_prefill_mma(int heads, int kv_heads, int head_dim, bool kv_bf16);
+void hb_cuda_attention_prefill_mma(const float *q, int q_stride, const dev_token *tok, int n, const void *kcache,
+                                   const void *vcache, float *out, __nv_bfloat16 *out_b, int heads, int kv_heads,
+                                   int max_batch, int max_seq, int layer, cudaStream_t s);
 
 // sample.cu: the audio codes of nrows head-output rows (8 codebooks of n entries each), drawn by
 // picks (8 a row) as hb_pick_sample does; out gets 16 int32 a row (codes, then the first

@@ -38,18 +38,6 @@ namespace cg = cooperative_groups;
 
 constexpr int WS_BN = 128, WS_BK = 64, WS_STAGES = 4, WS_WARPS_M = 4, WS_MAX_SPLIT = 8, WS_MAX_DEVICES = 16;
 
-// 16 bytes global -> shared, asynchronously; src_ok false: zeros (rows past N, tokens past n)
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool src_ok)
-{
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(src_ok ? 16 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int PENDING> __device__ __forceinline__ void cp_wait()
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
-}
 __device__ __forceinline__ void ldsm4(uint32_t addr, unsigned (&r)[4])
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
