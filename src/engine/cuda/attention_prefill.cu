@@ -41,12 +41,15 @@ __global__ void __launch_bounds__(PF_THREADS, 2)
         int r = j / HD, d = j % HD, t = r / G, g = r % G;
         Qs[r * KS + d] = t < tn ? q[(size_t)(t0 + t) * q_stride + (size_t)(h0 + g) * HD + d] * scale : 0.f;
     }
+    __shared__ int tslot[HB_PF_TILE], tpos[HB_PF_TILE]; /* the tile's tokens, read at once */
+    if (tid < HB_PF_TILE) tslot[tid] = tid < tn ? tok[t0 + tid].slot : -1, tpos[tid] = tid < tn ? tok[t0 + tid].pos : -1;
+    __syncthreads();
     const bool tvalid = ty < tn;
-    const int mypos_all = tvalid ? tok[t0 + ty].pos : -1;
+    const int mypos_all = tvalid ? tpos[ty] : -1;
     for (int a = 0; a < tn;) { /* runs of tokens of one slot */
-        const int slot = tok[t0 + a].slot;
-        int b = a + 1, maxp = tok[t0 + a].pos;
-        while (b < tn && tok[t0 + b].slot == slot) maxp = max(maxp, tok[t0 + b].pos), b++;
+        const int slot = tslot[a];
+        int b = a + 1, maxp = tpos[a];
+        while (b < tn && tslot[b] == slot) maxp = max(maxp, tpos[b]), b++;
         const bool mine = ty >= a && ty < b;
         const int mypos = mine ? mypos_all : -1;
         const size_t base = cache_off(layer, slot, 0, max_batch, max_seq, kvdim) + (size_t)kvh * HD;
