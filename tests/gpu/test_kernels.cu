@@ -808,6 +808,7 @@ int main(int argc, char **argv)
     }
     int sms = 0;
     CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    hb_cuda_pf_mma = 1; /* the tensor-core prompt kernel is tested whatever HB_PF_MMA says */
     if (!prompts)
         other_cases(sms);
     /* base-3b's heads; head_dim 128 with 1, 2 and 4 query heads a KV head; other head dims */
@@ -843,7 +844,8 @@ int main(int argc, char **argv)
                 run_case(sh, bf != 0, c.n, c.pos, c.splits, d_rope, rope, sms);
             }
         /* prompt passes: one prompt of 40 tokens; a batch mixing a prompt's end, a continued prompt
-         * (earlier rows already cached) and single tokens, so tiles hold several slots */
+         * (earlier rows already cached) and single tokens, so tiles hold several slots; one prompt
+         * of 129 tokens (the first-frame benchmark's, with its BOS frame: 9 tiles, 3 chunks) */
         const std::vector<pf_run> prompt_runs[] = {{{3, 0, 40}},
                                                {{1, 0, 7}, {5, 100, 20}, {9, 3, 1}, {12, 250, 37}, {2, 0, 1}},
                                                {{4, 0, 129}}};

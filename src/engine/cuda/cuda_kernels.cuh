@@ -108,18 +108,6 @@ __device__ __forceinline__ void mma16816(float *c, unsigned a0, unsigned a1, uns
 #endif
 }
 
-// c += A (16 x 8) B (8 x 8), bf16 in, fp32 accumulate (a0: row g, a1: row g + 8, each columns
-// 2q, 2q + 1; b0: rows 2q, 2q + 1 of column g; lane = 4 g + q)
-__device__ __forceinline__ void mma1688(float *c, unsigned a0, unsigned a1, unsigned b0)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5}, {%6}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(b0));
-#endif
-}
-
 // Two floats as a bf16 pair (lo in the low half), the MMAs' operand form
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi)
 {
