@@ -28,8 +28,7 @@
 // pf both forms serve a prompt pass too, after the RoPE kernel
 // has rotated q and written every token's row: then a block only attends (q scaled, rows 0..P
 // all from the cache, loaded after the wait), one block a (token, KV head) as before.
-#include <stdlib.h>
-#include <string.h>
+
 
 #include <cooperative_groups.h>
 
@@ -560,20 +559,9 @@ static int sm_count()
     return n;
 }
 
-/* A switch of this file: -1 reads it from the environment once (on unless `name` is 0; the
- * backend has refused any other value than 0 or 1 at creation), then it stays as set */
-static bool switch_on(int &v, const char *name)
-{
-    if (v < 0) {
-        const char *e = getenv(name);
-        v = !(e && strcmp(e, "0") == 0);
-    }
-    return v != 0;
-}
-
 bool hb_cuda_decode_mma(int n, int heads, int kv_heads, int head_dim, bool kv_bf16)
 {
-    return switch_on(hb_cuda_dec_mma, "HB_DEC_MMA") && n >= hb_cuda_dec_mma_min && kv_bf16 && head_dim == 128 &&
+    return hb_env_on(hb_cuda_dec_mma, "HB_DEC_MMA") && n >= hb_cuda_dec_mma_min && kv_bf16 && head_dim == 128 &&
            heads / kv_heads <= ATT_MAX_GROUP;
 }
 
@@ -585,7 +573,7 @@ int hb_cuda_decode_cluster_runs(int n, int kv_heads, int splits)
      * 2.05 and 2.09 ms in 5 and 4) */
     const int cap = splits < DEC_CLUSTER_RUNS ? splits : DEC_CLUSTER_RUNS, blocks = n * kv_heads;
     const int fit = blocks > 0 ? sm_count() / blocks : 0, runs = cap < fit ? cap : fit;
-    if (!switch_on(hb_cuda_dec_cluster, "HB_DEC_CLUSTER") || runs < 2 || (runs < cap && runs < DEC_CLUSTER_MIN_CUT)) return 1;
+    if (!hb_env_on(hb_cuda_dec_cluster, "HB_DEC_CLUSTER") || runs < 2 || (runs < cap && runs < DEC_CLUSTER_MIN_CUT)) return 1;
     return runs;
 }
 

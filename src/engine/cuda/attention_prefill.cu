@@ -10,9 +10,6 @@
 // columns 4 tx .. 4 tx + 3 of a chunk and output dimensions tx d/16 .. of the head. A tile may
 // hold tokens of several slots (one request's prompt ends, the next begins): it takes the runs
 // of equal slots in turn, the other tokens masked.
-#include <stdlib.h>
-#include <string.h>
-
 #include "cuda_kernels.cuh"
 
 #define PF_KC 64   // cache rows a chunk
@@ -371,11 +368,7 @@ int hb_cuda_pf_mma = -1;
 
 bool hb_cuda_prefill_mma(int heads, int kv_heads, int head_dim, bool kv_bf16)
 {
-    if (hb_cuda_pf_mma < 0) {
-        const char *e = getenv("HB_PF_MMA");
-        hb_cuda_pf_mma = !(e && strcmp(e, "0") == 0);
-    }
-    return hb_cuda_pf_mma && !hb_cuda_att_kernel_forced() && head_dim == PF_HD && kv_bf16 && kv_heads > 0 &&
+    return hb_env_on(hb_cuda_pf_mma, "HB_PF_MMA") && !hb_cuda_att_kernel_forced() && head_dim == PF_HD && kv_bf16 && kv_heads > 0 &&
            heads % kv_heads == 0 && heads / kv_heads <= 4;
 }
 

@@ -8,6 +8,8 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <atomic>
 #include <type_traits>
@@ -30,6 +32,18 @@ __device__ __forceinline__ void pdl_enter()
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// A measurement switch read where its kernel is launched: v < 0 reads the environment variable
+// `name` once (on unless it is "0"; the backend has refused any other value than 0 or 1 at
+// creation), then v stays as set (tests and benchmarks may set it themselves).
+static inline bool hb_env_on(int &v, const char *name)
+{
+    if (v < 0) {
+        const char *e = getenv(name);
+        v = !(e && strcmp(e, "0") == 0);
+    }
+    return v != 0;
 }
 
 // A count of 1 to 4 (above 4: 4) as a template argument: calls f(std::integral_constant<int, v>)

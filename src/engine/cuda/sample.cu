@@ -322,11 +322,7 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
      * ms); else at most DRAW_THREADS (P / 256 entries each): with 1024 threads only two blocks
      * fit a SM, and batch 64's 512 blocks took two waves (121 us a step on the H200) */
     static int wide_ok = -1; /* HB_DRAW_WIDE=0: never, for measuring */
-    if (wide_ok < 0) {
-        const char *e = getenv("HB_DRAW_WIDE");
-        wide_ok = !(e && strcmp(e, "0") == 0);
-    }
-    bool wide = wide_ok && blocks <= sms;
+    bool wide = hb_env_on(wide_ok, "HB_DRAW_WIDE") && blocks <= sms;
     int cap = wide ? DRAW_WIDE_THREADS : DRAW_THREADS, threads = P / 2 < cap ? P / 2 : cap;
     auto kernel = threads > DRAW_THREADS ? draw_codes_kernel<DRAW_WIDE_THREADS> : draw_codes_kernel<DRAW_THREADS>;
     hb_launch(kernel, blocks, threads, smem, s, logits, n, P, picks, bos, eos, codebook_size, out);
