@@ -156,14 +156,17 @@ __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm
         cg::cluster_group cl = cg::this_cluster();
         const unsigned me = cl.block_rank();
         cl.sync(); /* every run's (a_z, m_z, l_z) written */
-        if (warp < G) { /* the runs' weights, as below, from the runs' shared memory */
-            const float *pz = lane < nz ? cl.map_shared_rank(&cp[0][0], (unsigned)lane) + warp * (HD + 2) : nullptr;
+#pragma unroll
+        for (int i = 0; i < (G + NW - 1) / NW; i++) { /* the runs' weights, as below, from the runs' shared memory */
+            const int gw = warp + i * NW;
+            if (gw >= G) break;
+            const float *pz = lane < nz ? cl.map_shared_rank(&cp[0][0], (unsigned)lane) + gw * (HD + 2) : nullptr;
             float mz = pz ? pz[HD] : -INFINITY, M = mz;
             for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
             float w = pz && mz > -INFINITY ? __expf(mz - M) : 0.f;
             float L = w * (pz ? pz[HD + 1] : 0.f);
             for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-            if (lane < nz) wz[warp][lane] = w / L;
+            if (lane < nz) wz[gw][lane] = w / L;
         }
         __syncthreads();
         for (int j = (int)me * NT + tid; j < G * HD; j += nz * NT) { /* this block's share */
@@ -184,14 +187,18 @@ __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm
     __syncthreads();
     if (!*last) return;
     __threadfence();
-    if (warp < G) { /* the runs' weights e^(m_z - M) / sum_z e^(m_z - M) l_z */
-        const float *pp = part + (th0 + warp) * nz * (HD + 2);
+#pragma unroll
+    for (int i = 0; i < (G + NW - 1) / NW; i++) { /* the runs' weights e^(m_z - M) / sum_z e^(m_z - M) l_z,
+                                                * a warp a query head (blocks of fewer warps take more) */
+        const int gw = warp + i * NW;
+        if (gw >= G) break;
+        const float *pp = part + (th0 + gw) * nz * (HD + 2);
         float mz = lane < nz ? __ldcg(pp + lane * (HD + 2) + HD) : -INFINITY, M = mz;
         for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
         float w = lane < nz && mz > -INFINITY ? __expf(mz - M) : 0.f;
         float L = w * (lane < nz ? __ldcg(pp + lane * (HD + 2) + HD + 1) : 0.f);
         for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-        if (lane < nz) wz[warp][lane] = w / L;
+        if (lane < nz) wz[gw][lane] = w / L;
     }
     __syncthreads();
     for (int j = tid; j < G * HD; j += NT) {
@@ -365,8 +372,8 @@ __device__ __forceinline__ void mma_k8(float &d0, float &d1, unsigned a0, unsign
         : "r"(a0), "r"(0u), "r"(b0), "f"(0.f));
 }
 
-template <int G, int NT = DEC_THREADS>
-__global__ void __launch_bounds__(NT, 512 / NT)
+template <int G, int NT = DEC_THREADS, bool PRE = false>
+__global__ void __launch_bounds__(NT, PRE ? 4 : 512 / NT)
     attention_decode_mma_kernel(const float *q, const float *k, const float *v, int q_stride,
                                 int kv_stride, const dev_token *tok, const float2 *rope,
                                 __nv_bfloat16 *kcache, __nv_bfloat16 *vcache, float *out,
@@ -388,21 +395,21 @@ __global__ void __launch_bounds__(NT, 512 / NT)
     /* a group of 8 rows from r0 on (rows past the run read its last row, then masked; through L2,
      * as row P was written by this block): lane g's K row g, V rows 2c and 2c + 1 */
     uint4 ka[4], va[2][2];
-    auto load_group = [&](int r0) {
+    auto load_group = [&](int r0, uint4(&kx)[4], uint4(&vx)[2][2]) {
         const int rk = min(r0 + g, npos - 1), rv0 = min(r0 + 2 * c, npos - 1), rv1 = min(r0 + 2 * c + 1, npos - 1);
 #pragma unroll
-        for (int j = 0; j < 4; j++) ka[j] = __ldcg((const uint4 *)(kr + (size_t)rk * kvdim + 32 * j));
-        va[0][0] = __ldcg((const uint4 *)(vr + (size_t)rv0 * kvdim));
-        va[0][1] = __ldcg((const uint4 *)(vr + (size_t)rv0 * kvdim + 8));
-        va[1][0] = __ldcg((const uint4 *)(vr + (size_t)rv1 * kvdim));
-        va[1][1] = __ldcg((const uint4 *)(vr + (size_t)rv1 * kvdim + 8));
+        for (int j = 0; j < 4; j++) kx[j] = __ldcg((const uint4 *)(kr + (size_t)rk * kvdim + 32 * j));
+        vx[0][0] = __ldcg((const uint4 *)(vr + (size_t)rv0 * kvdim));
+        vx[0][1] = __ldcg((const uint4 *)(vr + (size_t)rv0 * kvdim + 8));
+        vx[1][0] = __ldcg((const uint4 *)(vr + (size_t)rv1 * kvdim));
+        vx[1][1] = __ldcg((const uint4 *)(vr + (size_t)rv1 * kvdim + 8));
     };
     /* the warp's first group before the wait and the prologue when all its rows are older than
      * this step (written by earlier steps' kernels, which are complete), as the CUDA-core form does
      * (on the H200 a launch at batch 8 / 32 / 64 took 10.6 / 21.6 / 39.2 against 11.1 / 22.4 / 40.0
      * us; the step at batch 8 and 32 0.3-0.4 % shorter, at 64 the same) */
     const bool early = !pf && warp * 8 + 8 <= npos && p_lo + warp * 8 + 8 <= P;
-    if (early) load_group(warp * 8);
+    if (early) load_group(warp * 8, ka, va);
     pdl_enter();
     float *qs = smem, *kn = qs + G * HD, *vn = kn + HD, *wacc = vn + HD; /* wacc: [NW][G][HD] */
     decode_prologue<G, HD, __nv_bfloat16, NT>(pf, qs, kn, vn, q, k, v, q_stride, kv_stride, rope, P, p_lo, npos,
@@ -426,15 +433,14 @@ __global__ void __launch_bounds__(NT, 512 / NT)
     float m = -INFINITY, l = 0.f, o[16][2];
 #pragma unroll
     for (int i = 0; i < 16; i++) o[i][0] = o[i][1] = 0.f;
-#pragma unroll 1
-    for (int r0 = warp * 8; r0 < npos; r0 += NW * 8) {
-        if (!early || r0 != warp * 8) load_group(r0); /* the 8 rows' loads first */
+    /* the products of a group of 8 rows from r0 on, loaded in kx, vx */
+    auto group = [&](int r0, const uint4(&kx)[4], const uint4(&vx)[2][2]) {
         float s0 = 0.f, s1 = 0.f; /* head g, rows r0 + 2c, r0 + 2c + 1 */
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const uint4 qa = qpk[g][4 * j + c];
-            mma_k16(s0, s1, qa.x, qa.y, ka[j].x, ka[j].y);
-            mma_k16(s0, s1, qa.z, qa.w, ka[j].z, ka[j].w);
+            mma_k16(s0, s1, qa.x, qa.y, kx[j].x, kx[j].y);
+            mma_k16(s0, s1, qa.z, qa.w, kx[j].z, kx[j].w);
         }
         if (r0 + 2 * c >= npos) s0 = -INFINITY;
         if (r0 + 2 * c + 1 >= npos) s1 = -INFINITY;
@@ -450,9 +456,28 @@ __global__ void __launch_bounds__(NT, 512 / NT)
 #pragma unroll
         for (int tt = 0; tt < 16; tt++) {
             const int w = (tt & 7) >> 1, hsel = tt & 1 ? 0x7632 : 0x5410, half = tt >> 3;
-            const unsigned w0 = (&va[0][half].x)[w], w1 = (&va[1][half].x)[w];
+            const unsigned w0 = (&vx[0][half].x)[w], w1 = (&vx[1][half].x)[w];
             o[tt][0] *= f, o[tt][1] *= f;
             mma_k8(o[tt][0], o[tt][1], pa, __byte_perm(w0, w1, hsel));
+        }
+    };
+    if constexpr (PRE) { /* the next group's rows requested before this one's products (two groups a
+                          * warp in flight; blocks of fewer warps with more registers) */
+        if (!early && warp * 8 < npos) load_group(warp * 8, ka, va);
+#pragma unroll 1
+        for (int r0 = warp * 8; r0 < npos; r0 += NW * 8) {
+            uint4 kc[4], vc[2][2];
+#pragma unroll
+            for (int j = 0; j < 4; j++) kc[j] = ka[j];
+            vc[0][0] = va[0][0], vc[0][1] = va[0][1], vc[1][0] = va[1][0], vc[1][1] = va[1][1];
+            if (r0 + NW * 8 < npos) load_group(r0 + NW * 8, ka, va);
+            group(r0, kc, vc);
+        }
+    } else {
+#pragma unroll 1
+        for (int r0 = warp * 8; r0 < npos; r0 += NW * 8) {
+            if (!early || r0 != warp * 8) load_group(r0, ka, va); /* the 8 rows' loads first */
+            group(r0, ka, va);
         }
     }
     l += __shfl_xor_sync(0xffffffffu, l, 1);
@@ -588,14 +613,16 @@ void hb_cuda_attention_decode(const float *q, const float *k, const float *v, in
     size_t smem = decode_smem(heads / kv_heads, head_dim);
     if (hb_cuda_decode_mma(n, heads, kv_heads, head_dim, kv_bf16)) {
         __nv_bfloat16 *kc = (__nv_bfloat16 *)kcache, *vc = (__nv_bfloat16 *)vcache;
-        /* more blocks than fit at two an SM (batch 64: 512): blocks of 4 warps, four an SM, so all
-         * run in one wave instead of two (on the H200 a launch at batch 64 took 38.7 against 42.7
-         * us, the step 3.28 against 3.38 ms) */
+        /* more blocks than fit at two an SM (batch 64: 512): blocks of 3 warps, four an SM, so all
+         * run in one wave instead of two (on the H200, in blocks of 4 warps, a launch at batch 64
+         * took 38.7 against 42.7 us, the step 3.28 against 3.38 ms), each warp with its next group
+         * of rows in flight while it multiplies this one (PRE: four blocks of 3 warps an SM leave
+         * the registers for it; a launch 38.0 against 38.8 us, the step 3.25-3.29 against 3.31 ms) */
         const bool w4 = (long)n * kv_heads * splits > (long)DEC_BLOCKS_PER_SM * sm_count();
         hb_dispatch_1to4(heads / kv_heads, [&](auto g) {
             constexpr int G = decltype(g)::value;
-            hb_launch(w4 ? attention_decode_mma_kernel<G, 128> : attention_decode_mma_kernel<G>, grid,
-                      w4 ? 128 : DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out, out_b,
+            hb_launch(w4 ? attention_decode_mma_kernel<G, 96, true> : attention_decode_mma_kernel<G>, grid,
+                      w4 ? 96 : DEC_THREADS, smem, s, q, k, v, q_stride, kv_stride, tok, rope, kc, vc, out, out_b,
                       part, count, heads, kv_heads, max_batch, max_seq, layer, pf);
         });
         return;
