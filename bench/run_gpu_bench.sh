@@ -36,6 +36,8 @@ HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --
 HB_FUSE_SWIGLU=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,16,32,64 "$eng/unified"
 # and the audio draw in blocks of at most 256 threads even where its blocks are fewer than the SMs
 HB_DRAW_WIDE=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
+# and its top-k / top-p cuts by sorting every entry instead of the bucket the cut falls in
+HB_DRAW_BKT=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,64 "$eng/unified"
 # one-token steps through the one-token GEMVs (fp32 activations, fused epilogues) instead of the
 # batched path; with them, o_proj streamed after attention instead of copied on chip during it;
 # and the GEMVs' first weights requested after the wait on the previous kernel instead of before

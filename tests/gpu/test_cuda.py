@@ -108,7 +108,7 @@ def main():
         for var, bad in (("HB_WSG", "abc"), ("HB_WSG", "65"), ("HB_MMV", "-1"), ("HB_WSG_SWIGLU", "1x"),
                          ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on"),
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
-                         ("HB_DRAW_WIDE", "-1"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
+                         ("HB_DRAW_WIDE", "-1"), ("HB_DRAW_BKT", "no"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
                          ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8"), ("HB_PF_MMA", "yes")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})

@@ -361,11 +361,13 @@ static void swiglu_case(int I)
 
 /* The audio draw on the device against the host's rule (hb_pick_sample), codebooks of n head
  * outputs (n - 2 codes, then the stream BOS and EOS): greedy, plain temperature, top-p, top-k,
- * both, RAS resamples, fixed codes, EOS banned or not; logits on a coarse grid, so ties (broken
- * by index) are common. The n chosen give each form of the sort: 2 entries a thread (n <= 512, 32
- * and 256 threads), 4 and 8, up to the largest codebook drawn on the device; and with no more
- * blocks than SMs, the wide blocks (up to 1024 threads, 2 entries each). */
-static void draw_case(int n, int nrows, int sms)
+ * both, RAS resamples, fixed codes, EOS banned or not. Logits on a coarse grid (coarse: ties,
+ * broken by index, are common, and a codebook's top-k / top-p cut may fall in a bucket of more
+ * equal values than the bucketed cut takes, so that it falls back to the full sort) or spread
+ * (no fallback expected: the buckets alone). The n chosen give each form of the sort: 2 entries
+ * a thread (n <= 512, 32 and 256 threads), 4 and 8, up to the largest codebook drawn on the
+ * device; and with no more blocks than SMs, the wide blocks (up to 1024 threads, 2 entries each). */
+static void draw_case(int n, int nrows, int sms, bool coarse)
 {
     const int K = HB_NUM_CODEBOOKS, blocks = nrows * K, bos = n - 2, eos = n - 1;
     hb_sample_ws ws;
@@ -377,7 +379,7 @@ static void draw_case(int n, int nrows, int sms)
     }
     std::vector<uint8_t> ban((size_t)n, 0);
     std::vector<float> l((size_t)blocks * n);
-    for (float &v : l) v = roundf(frand() * 12.f) * 0.5f;
+    for (float &v : l) v = coarse ? roundf(frand() * 12.f) * 0.5f : frand() * 6.f;
     std::vector<hb_pick> pk((size_t)blocks);
     for (int b = 0; b < blocks; b++) {
         hb_pick &p = pk[(size_t)b];
@@ -409,8 +411,10 @@ static void draw_case(int n, int nrows, int sms)
     CK(cudaMalloc((void **)&dout, (size_t)nrows * 2 * K * 4));
     CK(cudaMemcpy(dl, l.data(), l.size() * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dp, pk.data(), pk.size() * sizeof(hb_pick), cudaMemcpyHostToDevice));
+    const unsigned long long fb0 = hb_cuda_draw_fallbacks();
     hb_cuda_draw_codes(dl, nrows, n, dp, bos, eos, n - 2, dout, sms, 0);
     CK(cudaDeviceSynchronize());
+    const unsigned long long fallbacks = hb_cuda_draw_fallbacks() - fb0;
     std::vector<int32_t> got((size_t)nrows * 2 * K);
     CK(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost));
     int bad = 0, first = -1, resampled = 0;
@@ -426,10 +430,13 @@ static void draw_case(int n, int nrows, int sms)
         }
     }
     hb_sample_ws_free(&ws);
-    printf("%s audio draw, %d entries a codebook, %d draws (%s; %d RAS resamples): %d differ from the host's\n",
-           bad || !resampled ? "FAIL" : "ok  ", n, blocks,
-           blocks <= sms ? "up to 1024 threads a block" : "up to 256 threads a block", resampled, bad);
+    const bool fb_ok = coarse || fallbacks == 0; /* spread logits: the buckets alone */
+    printf("%s audio draw, %d entries a codebook, %s logits, %d draws (%s; %d RAS resamples, %llu cuts by the "
+           "full sort): %d differ from the host's\n",
+           bad || !resampled || !fb_ok ? "FAIL" : "ok  ", n, coarse ? "coarse" : "spread", blocks,
+           blocks <= sms ? "up to 1024 threads a block" : "up to 256 threads a block", resampled, fallbacks, bad);
     if (!resampled) failures++; /* the case must exercise the resample */
+    if (!fb_ok) failures++;
     if (bad) {
         int row = first / K, k = first % K;
         printf("     block %d: device %d, host mode %d\n", first, got[(size_t)row * 2 * K + k], first % 7);
@@ -769,8 +776,15 @@ static void other_cases(int sms)
 {
     for (int hidden : {3072, 64, 4100, 70}) norm_case(hidden); /* the last two: the loop form */
     for (int I : {8192, 6}) swiglu_case(I);
-    for (int n : {34, 300, 700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, 24, sms);
-    for (int n : {700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, sms / 8, sms); /* one block a SM or fewer */
+    unsigned long long fb0 = hb_cuda_draw_fallbacks();
+    for (bool coarse : {true, false}) {
+        for (int n : {34, 300, 700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, 24, sms, coarse);
+        for (int n : {700, 1026, HB_DEVICE_DRAW_MAX_ROWS}) draw_case(n, sms / 8, sms, coarse); /* one block a SM or fewer */
+    }
+    /* the coarse grid's ties must have sent some cuts to the full sort, so that both forms ran */
+    const unsigned long long fbs = hb_cuda_draw_fallbacks() - fb0;
+    printf("%s audio draws: %llu cuts by the full sort over all cases (both forms must run)\n", fbs ? "ok  " : "FAIL", fbs);
+    if (!fbs) failures++;
     /* the batched GEMV: each token-group width (8, 16), partial groups, a partial row block,
      * K from one 32-column group to the down_proj's 8192 */
     const int mmv[][3] = {{2, 5120, 3072}, {8, 64, 96}, {3, 40, 32}, {16, 3072, 8192}, {9, 100, 160},

@@ -467,6 +467,9 @@ void hb_cuda_attention_prefill_mma(const float *q, int q_stride, const dev_token
 // device's streaming multiprocessors (draws of no more blocks than that run wider blocks).
 void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *picks, int bos,
                         int eos, int codebook_size, int32_t *out, int sms, cudaStream_t s);
+// The audio draws so far (this process) whose top-k / top-p cut needed the full sort (a bucket of
+// too many equal or near-equal head outputs; the kernel tests check both forms run).
+unsigned long long hb_cuda_draw_fallbacks(void);
 
 // sample.cu, text rows: the token of each of nrows text-head rows (V entries), drawn by picks
 // (one a row) as hb_text_pick_sample does; out gets 2 int32 a row (the token, the first

@@ -7,14 +7,18 @@
 //   greedy: the argmax over the allowed entries (stream BOS never, stream EOS not in exact
 //     mode), lowest index on ties;
 //   otherwise p_i = exp((l_i - max) / T) over the allowed entries, and either the inverse CDF of
-//     u in index order (no filter), or: the entries with p_i > 0 sorted by (l_i descending, i
-//     ascending) (a bitonic sort of 64-bit keys, mostly in registers), cut to the first top_k, then
-//     to the shortest prefix whose sum reaches top_p of the total, and the inverse CDF of u over
-//     that prefix in sorted order;
+//     u in index order (no filter), or: the entries with p_i > 0 in sorted order (l_i descending,
+//     i ascending), cut to the first top_k, then to the shortest prefix whose sum reaches top_p of
+//     the total, and the inverse CDF of u over that prefix in sorted order. The sorted order is
+//     found only where a cut falls: the entries go to buckets by l_i (an order-keeping map), each
+//     bucket's count and weight are summed, and only the bucket a cut falls in is sorted (in one
+//     warp); a bucket of more than 32 entries (many equal logits) falls back to sorting them all
+//     (a bitonic sort of 64-bit keys, mostly in registers);
 //   RAS: a drawn content code seen ras_repeat times or more among hist is redrawn with u_ras by
 //     the inverse CDF in index order.
-// Sums are inclusive scans in double (the host adds one by one: the two differ in the last bits,
-// which changes a draw only when u lands within ~1e-16 of a boundary). The block also reports the
+// Sums are inclusive scans in double, or by buckets sums of p_i rounded to multiples of 2^-52 (the
+// host adds one by one in double: they differ in the last bits, which changes a draw only when u
+// lands within ~1e-13 of a boundary). The block also reports the
 // first non-finite entry of its codebook, so the host can refuse garbage as it does for the
 // outputs it samples itself.
 #include <limits.h>
@@ -265,12 +269,216 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
     return (int)(uint32_t)keys[j < m ? j : m - 1];
 }
 
+// ---- top-k / top-p by buckets (the common case, without sorting every entry) ----
+//
+// The sorted order is (l descending, index ascending), so d = mx - l (float) puts the entries in
+// buckets b = min(NB - 1, floor(d NB / span)) whose order is the sorted order (a monotone map;
+// equal logits share a bucket). Each bucket's count and weight are added up, the weights as
+// integers, W = round(p 2^52) (p <= 1, so 2,048 of them stay below 2^63; integer sums are the same
+// in any order, so the draw stays deterministic; they differ from the host's double sums by at
+// most 2^-53 an entry, as the scans in double differ from them in the last bits). A cut by rank
+// (top-k) or by cumulative weight (top-p, then the draw) then needs only the bucket it falls in
+// sorted: its entries (at most BKT_MAX, else the draw falls back to the full sort) are gathered,
+// sorted by key in one warp and summed from the bucket's base.
+#define BKT_MAX 32
+
+__device__ unsigned long long hb_draw_fallbacks; /* draws that took the full sort (kernel tests) */
+
+struct bkt_hit {
+    int rank, idx;          // the entry found: its place in sorted order, its index
+    unsigned long long S;   // the weights of the entries up to it, itself included
+};
+
+// The first bucket b of [0, NB) with cond(pre[b + 1]), for a nondecreasing pre[0..NB] and a
+// condition that stays true once true, or -1; everyone gets it.
+template <typename T, typename C>
+__device__ int bkt_first(const T *pre, int NB, C cond, int *slot)
+{
+    __syncthreads();
+    if (threadIdx.x == 0) *slot = -1;
+    __syncthreads();
+    for (int b = threadIdx.x; b < NB; b += blockDim.x)
+        if (cond(pre[b + 1]) && (b == 0 || !cond(pre[b]))) *slot = b; /* at most one such b */
+    __syncthreads();
+    return *slot;
+}
+
+// What the bucketed draw knows of a codebook: its entries' rule and the buckets' map
+struct bkt_ctx {
+    const float *l;
+    int n, bos, eos, NB;
+    float mx, scale;
+    double temp;
+    const hb_pick *pk;
+    // the bucket entry i falls in if it takes part (float to int conversion saturates)
+    __device__ int place(int i) const { return min(NB - 1, (int)((mx - l[i]) * scale)); }
+    // entry i's bucket, or -1 (not allowed, or p = 0); its weight W in *wq when asked
+    __device__ int bucket(int i, unsigned long long *wq) const
+    {
+        if (i >= n || !allowed(i, *pk, bos, eos)) return -1;
+        const double p = exp(((double)l[i] - mx) / temp);
+        if (!(p > 0)) return -1;
+        if (wq) *wq = __double2ull_rn(ldexp(p, 52));
+        return place(i);
+    }
+};
+
+// Bucket b's entries sorted (by warp 0), then the first of them, in sorted order, whose rank
+// (mode 0: rank == target_rank) or inclusive weight sum S (mode 1: S >= t, mode 2: S > t, S as a
+// double) matches; false when the bucket holds more than BKT_MAX entries or none matches.
+__device__ bool bkt_find(const bkt_ctx &cx, int b, int mode, int target_rank, double t, const int *cex,
+                         const unsigned long long *wex, unsigned long long *lkey, unsigned long long *lw, int *sh,
+                         bkt_hit *hit)
+{
+    __syncthreads();
+    if (threadIdx.x == 0) sh[0] = 0, sh[1] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < cx.n; i += blockDim.x) {
+        if (cx.place(i) != b) continue; /* the place first, without the exponential */
+        unsigned long long wq;
+        if (cx.bucket(i, &wq) != b) continue;
+        int pos = atomicAdd(&sh[0], 1);
+        if (pos < BKT_MAX) lkey[pos] = order_key(cx.l[i], i), lw[pos] = wq;
+    }
+    __syncthreads();
+    const int c = sh[0];
+    if (c > BKT_MAX) return false;
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        unsigned long long key = lane < c ? lkey[lane] : ~0ull, w = lane < c ? lw[lane] : 0ull;
+        for (int size = 2; size <= 32; size <<= 1) /* bitonic, a key a lane */
+            for (int st = size >> 1; st > 0; st >>= 1) {
+                unsigned long long ok = __shfl_xor_sync(0xffffffffu, key, st), ow = __shfl_xor_sync(0xffffffffu, w, st);
+                bool keep_min = ((lane & st) == 0) == ((lane & size) == 0);
+                if (keep_min ? ok < key : ok > key) key = ok, w = ow;
+            }
+        unsigned long long S = w; /* inclusive sums in sorted order */
+        for (int o = 1; o < 32; o <<= 1) {
+            unsigned long long y = __shfl_up_sync(0xffffffffu, S, o);
+            if (lane >= o) S += y;
+        }
+        S += wex[b];
+        const int rank = cex[b] + lane;
+        bool m = lane < c && (mode == 0 ? rank == target_rank : mode == 1 ? (double)S >= t : (double)S > t);
+        unsigned bal = __ballot_sync(0xffffffffu, m);
+        if (bal && lane == __ffs(bal) - 1) {
+            *hit = bkt_hit{rank, (int)(uint32_t)key, S};
+            sh[1] = 1;
+        }
+    }
+    __syncthreads();
+    return sh[1] != 0;
+}
+
+// draw_filtered's rule by buckets; -1 where a bucket it needs is too large (then the full sort)
+__device__ int draw_filtered_bkt(const float *l, int n, int P, const hb_pick &pk, int bos, int eos,
+                                 uint64_t *keys, double *w, float *fs, int *is)
+{
+    __shared__ unsigned long long lkey[BKT_MAX], lw[BKT_MAX];
+    __shared__ int sh[3];
+    __shared__ bkt_hit hit;
+    bkt_ctx cx = {l, n, bos, eos, P / 2, 0.f, 0.f, (double)pk.temperature, &pk};
+    const int NB = cx.NB;
+    cx.mx = allowed_max(l, n, pk, bos, eos, fs);
+    float lmin = INFINITY;
+    int cnt = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        if (cx.bucket(i, nullptr) >= 0) lmin = fminf(lmin, l[i]), cnt++;
+    lmin = -block_max_float(-lmin, fs);
+    for (int o = 16; o > 0; o >>= 1) cnt += __shfl_xor_sync(0xffffffffu, cnt, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) is[threadIdx.x >> 5] = cnt;
+    __syncthreads();
+    int m = 0;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) m += is[i];
+    if (m == 0) return draw_greedy(l, n, pk, bos, eos, fs, is);
+    /* the histogram: counts in w's space, weights in keys' (NB + 1 entries each, P >= NB + 1) */
+    int *cex = (int *)w;
+    unsigned long long *wex = (unsigned long long *)keys;
+    const float span = cx.mx - lmin;
+    cx.scale = span > 0.f ? (float)NB / span : 0.f;
+    for (int b = threadIdx.x; b <= NB; b += blockDim.x) cex[b] = 0, wex[b] = 0;
+    __syncthreads();
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        unsigned long long wq;
+        const int b = cx.bucket(i, &wq);
+        if (b < 0) continue;
+        atomicAdd(&cex[b], 1);
+        atomicAdd(&wex[b], wq);
+    }
+    __syncthreads();
+    /* exclusive prefix sums over the buckets (totals at NB): a thread a run of NB / threads */
+    {
+        const int R = (NB + (int)blockDim.x - 1) / (int)blockDim.x, b0 = min(NB, (int)threadIdx.x * R),
+                  b1 = min(NB, b0 + R);
+        int rc = 0;
+        unsigned long long rw = 0;
+        for (int b = b0; b < b1; b++) rc += cex[b], rw += wex[b];
+        int ic = rc;
+        unsigned long long iw = rw;
+        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+        for (int o = 1; o < 32; o <<= 1) {
+            int yc = __shfl_up_sync(0xffffffffu, ic, o);
+            unsigned long long yw = __shfl_up_sync(0xffffffffu, iw, o);
+            if (lane >= o) ic += yc, iw += yw;
+        }
+        __shared__ int wc[32];
+        __shared__ unsigned long long ww[32];
+        __syncthreads();
+        if (lane == 31) wc[warp] = ic, ww[warp] = iw;
+        __syncthreads();
+        int oc = ic - rc;
+        unsigned long long ow = iw - rw;
+        for (int i = 0; i < warp; i++) oc += wc[i], ow += ww[i];
+        for (int b = b0; b < b1; b++) {
+            int c = cex[b];
+            unsigned long long x = wex[b];
+            cex[b] = oc, wex[b] = ow;
+            oc += c, ow += x;
+        }
+        __syncthreads();
+        if (threadIdx.x == blockDim.x - 1) cex[NB] = oc, wex[NB] = ow; /* the last thread's run ends at NB */
+        __syncthreads();
+    }
+    /* top-k: the first mk entries; last: the entry at rank mk - 1 (its index found when needed) */
+    int mk = m;
+    if (pk.top_k > 0 && pk.top_k < m) mk = pk.top_k;
+    bkt_hit last = {m - 1, -1, wex[NB]};
+    if (mk < m) {
+        const int r = mk - 1;
+        int b = bkt_first(cex, NB, [r](int c) { return c > r; }, &sh[2]);
+        if (b < 0 || !bkt_find(cx, b, 0, r, 0, cex, wex, lkey, lw, sh, &hit)) return -1;
+        last = hit;
+    }
+    /* top-p: the shortest prefix whose weight reaches top_p of the first mk entries' */
+    if (pk.top_p < 1) {
+        const double t = (double)pk.top_p * (double)last.S;
+        int b = bkt_first(wex, NB, [t](unsigned long long S) { return (double)S >= t; }, &sh[2]);
+        if (b >= 0) {
+            if (!bkt_find(cx, b, 1, 0, t, cex, wex, lkey, lw, sh, &hit)) return -1;
+            if (hit.rank < mk) last = hit, mk = hit.rank + 1;
+        }
+    }
+    /* the draw: the first entry of the prefix whose sum exceeds u S; else its last entry */
+    const double t = pk.u * (double)last.S;
+    int b = bkt_first(wex, NB, [t](unsigned long long S) { return (double)S > t; }, &sh[2]);
+    if (b >= 0) {
+        if (!bkt_find(cx, b, 2, 0, t, cex, wex, lkey, lw, sh, &hit)) return -1;
+        if (hit.rank < mk) return hit.idx;
+    }
+    if (last.idx >= 0) return last.idx;
+    const int r = mk - 1;
+    b = bkt_first(cex, NB, [r](int c) { return c > r; }, &sh[2]);
+    if (b < 0 || !bkt_find(cx, b, 0, r, 0, cex, wex, lkey, lw, sh, &hit)) return -1;
+    return hit.idx;
+}
+
 /* THREADS 256: four blocks a SM (64 registers), so batch 64's 512 blocks are one wave; 1024:
  * one block a SM, for draws of fewer blocks than SMs */
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS, THREADS <= DRAW_THREADS ? 4 : 1)
     draw_codes_kernel(const float *logits, int n, int P, const hb_pick *picks, int bos, int eos,
-                      int codebook_size, int32_t *out)
+                      int codebook_size, int32_t *out, bool bkt)
 {
     pdl_enter();
     extern __shared__ uint64_t smem[];
@@ -295,7 +503,13 @@ __global__ void __launch_bounds__(THREADS, THREADS <= DRAW_THREADS ? 4 : 1)
     int code;
     if (pk.forced >= 0 || bad != INT_MAX) code = pk.forced >= 0 ? pk.forced : 0;
     else if (!(pk.temperature > 0)) code = draw_greedy(l, n, pk, bos, eos, fs, is);
-    else if (pk.top_k > 0 || pk.top_p < 1) code = draw_filtered(l, n, P, pk, bos, eos, keys, w, fs, is, ds);
+    else if (pk.top_k > 0 || pk.top_p < 1) {
+        code = bkt ? draw_filtered_bkt(l, n, P, pk, bos, eos, keys, w, fs, is) : -1;
+        if (code < 0) { /* a bucket too large (many equal logits): the full sort */
+            if (threadIdx.x == 0 && bkt) atomicAdd(&hb_draw_fallbacks, 1ull);
+            code = draw_filtered(l, n, P, pk, bos, eos, keys, w, fs, is, ds);
+        }
+    }
     else code = draw_plain(l, n, P, pk, pk.temperature, pk.u, bos, eos, w, fs, is, ds);
     if (pk.forced < 0 && bad == INT_MAX && pk.ras_repeat > 0 && code < codebook_size) {
         int seen = 0;
@@ -307,6 +521,13 @@ __global__ void __launch_bounds__(THREADS, THREADS <= DRAW_THREADS ? 4 : 1)
         o[k] = code;
         o[HB_NUM_CODEBOOKS + k] = bad == INT_MAX ? -1 : bad;
     }
+}
+
+unsigned long long hb_cuda_draw_fallbacks(void)
+{
+    unsigned long long v = 0;
+    cudaMemcpyFromSymbol(&v, hb_draw_fallbacks, sizeof v);
+    return v;
 }
 
 void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *picks, int bos,
@@ -321,11 +542,12 @@ void hb_cuda_draw_codes(const float *logits, int nrows, int n, const hb_pick *pi
      * so up to DRAW_WIDE_THREADS threads (two entries each; H200: a batch-8 step 2.293 -> 2.255
      * ms); else at most DRAW_THREADS (P / 256 entries each): with 1024 threads only two blocks
      * fit a SM, and batch 64's 512 blocks took two waves (121 us a step on the H200) */
-    static int wide_ok = -1; /* HB_DRAW_WIDE=0: never, for measuring */
-    bool wide = hb_env_on(wide_ok, "HB_DRAW_WIDE") && blocks <= sms;
+    static int wide_ok = -1, bkt_ok = -1; /* HB_DRAW_WIDE=0: never; HB_DRAW_BKT=0: top-k / top-p
+                                           * cuts always by the full sort; for measuring */
+    bool wide = hb_env_on(wide_ok, "HB_DRAW_WIDE") && blocks <= sms, bkt = hb_env_on(bkt_ok, "HB_DRAW_BKT");
     int cap = wide ? DRAW_WIDE_THREADS : DRAW_THREADS, threads = P / 2 < cap ? P / 2 : cap;
     auto kernel = threads > DRAW_THREADS ? draw_codes_kernel<DRAW_WIDE_THREADS> : draw_codes_kernel<DRAW_THREADS>;
-    hb_launch(kernel, blocks, threads, smem, s, logits, n, P, picks, bos, eos, codebook_size, out);
+    hb_launch(kernel, blocks, threads, smem, s, logits, n, P, picks, bos, eos, codebook_size, out, bkt);
 }
 
 // ------------------------------------------------------------------------------ text rows ----
