@@ -51,6 +51,18 @@ __device__ __forceinline__ int block_reduce_int(int v, bool is_max, int *scratch
     return v;
 }
 
+__device__ __forceinline__ int block_sum_int(int v, int *scratch)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+    __syncthreads();
+    int sum = 0;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) sum += scratch[i];
+    __syncthreads(); /* scratch free again */
+    return sum;
+}
+
 __device__ __forceinline__ float block_max_float(float v, float *scratch)
 {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -247,13 +259,7 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
         keys[i] = in ? order_key(l[i], i) : ~0ull;
         cnt += in;
     }
-    for (int o = 16; o > 0; o >>= 1) cnt += __shfl_xor_sync(0xffffffffu, cnt, o);
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) is[threadIdx.x >> 5] = cnt;
-    __syncthreads();
-    int m = 0;
-    for (int i = 0; i < (int)(blockDim.x >> 5); i++) m += is[i];
-    __syncthreads();
+    int m = block_sum_int(cnt, is);
     if (m == 0) return draw_greedy(l, n, pk, bos, eos, fs, is);
     sort_keys(keys, P);
     for (int j = threadIdx.x; j < P; j += blockDim.x)
@@ -385,12 +391,7 @@ __device__ int draw_filtered_bkt(const float *l, int n, int P, const hb_pick &pk
     for (int i = threadIdx.x; i < n; i += blockDim.x)
         if (cx.bucket(i, nullptr) >= 0) lmin = fminf(lmin, l[i]), cnt++;
     lmin = -block_max_float(-lmin, fs);
-    for (int o = 16; o > 0; o >>= 1) cnt += __shfl_xor_sync(0xffffffffu, cnt, o);
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) is[threadIdx.x >> 5] = cnt;
-    __syncthreads();
-    int m = 0;
-    for (int i = 0; i < (int)(blockDim.x >> 5); i++) m += is[i];
+    const int m = block_sum_int(cnt, is);
     if (m == 0) return draw_greedy(l, n, pk, bos, eos, fs, is);
     /* the histogram: counts in w's space, weights in keys' (NB + 1 entries each, P >= NB + 1) */
     int *cex = (int *)w;
@@ -614,12 +615,7 @@ __global__ void text_prep_kernel(const float *logits, int V, const hb_text_pick 
         vr[i] = i;
         cnt += in;
     }
-    for (int o = 16; o > 0; o >>= 1) cnt += __shfl_xor_sync(0xffffffffu, cnt, o);
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) is[threadIdx.x >> 5] = cnt;
-    __syncthreads();
-    cnt = 0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) cnt += is[w];
+    cnt = block_sum_int(cnt, is);
     if (threadIdx.x == 0) {
         rows[row] = text_row{mx, cnt, mode};
         out[2 * row] = token;
