@@ -6,7 +6,8 @@
 //   - RMSNorm in each form the backend uses (path weights, gathered rows, the residual add fused
 //     in, bf16 output by row or in order), row lengths taking the register path and the loop;
 //   - the SwiGLU of [gate | up] rows to bf16, both kernels;
-//   - the audio draw against the host's rule, every sampling mode and each form of its sort;
+//   - the audio draw against the host's rule, every sampling mode, its cuts by buckets (spread
+//     logits) and by each form of the full sort (coarse logits, many ties);
 //   - the batched GEMV (tensor-core MMAs) in every configuration and token-group width;
 //   - a prompt pass's attention, tiled (and the grouped kernel), one prompt and a batch whose
 //     tiles mix slots, against the rotated q and the cache as the RoPE kernel left them.
