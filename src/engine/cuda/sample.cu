@@ -280,7 +280,7 @@ __device__ int draw_filtered(const float *l, int n, int P, const hb_pick &pk, in
 // The sorted order is (l descending, index ascending), so d = mx - l (float) puts the entries in
 // buckets b = min(NB - 1, floor(d NB / span)) whose order is the sorted order (a monotone map;
 // equal logits share a bucket). Each bucket's count and weight are added up, the weights as
-// integers, W = round(p 2^52) (p <= 1, so 2,048 of them stay below 2^63; integer sums are the same
+// integers, W = round(p 2^52) (p <= 1, so 2,048 of them add up to at most 2^63; integer sums are the same
 // in any order, so the draw stays deterministic; they differ from the host's double sums by at
 // most 2^-53 an entry, as the scans in double differ from them in the last bits). A cut by rank
 // (top-k) or by cumulative weight (top-p, then the draw) then needs only the bucket it falls in
