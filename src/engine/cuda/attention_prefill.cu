@@ -15,6 +15,24 @@
 #define PF_KC 64   // cache rows a chunk
 #define PF_THREADS 256
 
+// The tile's T tokens' slots and positions into shared memory, read at once (not one after
+// another as the runs are scanned); -1 past the tile's tn tokens. A barrier must follow.
+template <int T>
+__device__ __forceinline__ void tile_tokens(const dev_token *tok, int t0, int tn, int *tslot, int *tpos)
+{
+    const int t = threadIdx.x;
+    if (t < T) tslot[t] = t < tn ? tok[t0 + t].slot : -1, tpos[t] = t < tn ? tok[t0 + t].pos : -1;
+}
+
+// The end of the run of the tile's tokens of one slot that starts at a, and its highest position
+__device__ __forceinline__ int run_end(const int *tslot, const int *tpos, int a, int tn, int *maxp)
+{
+    int b = a + 1, mp = tpos[a];
+    while (b < tn && tslot[b] == tslot[a]) mp = max(mp, tpos[b]), b++;
+    *maxp = mp;
+    return b;
+}
+
 template <int HD, int G> struct pf_layout {
     static constexpr int R = G * HB_PF_TILE, KS = HD + 1, VS = HD + 4, PS = PF_KC + 1, DPT = HD / 16;
     static constexpr size_t floats = (size_t)R * KS + (size_t)PF_KC * KS + (size_t)PF_KC * VS + (size_t)R * PS;
@@ -38,15 +56,14 @@ __global__ void __launch_bounds__(PF_THREADS, 2)
         int r = j / HD, d = j % HD, t = r / G, g = r % G;
         Qs[r * KS + d] = t < tn ? q[(size_t)(t0 + t) * q_stride + (size_t)(h0 + g) * HD + d] * scale : 0.f;
     }
-    __shared__ int tslot[HB_PF_TILE], tpos[HB_PF_TILE]; /* the tile's tokens, read at once */
-    if (tid < HB_PF_TILE) tslot[tid] = tid < tn ? tok[t0 + tid].slot : -1, tpos[tid] = tid < tn ? tok[t0 + tid].pos : -1;
+    __shared__ int tslot[HB_PF_TILE], tpos[HB_PF_TILE];
+    tile_tokens<HB_PF_TILE>(tok, t0, tn, tslot, tpos);
     __syncthreads();
     const bool tvalid = ty < tn;
     const int mypos_all = tvalid ? tpos[ty] : -1;
-    for (int a = 0; a < tn;) { /* runs of tokens of one slot */
+    for (int a = 0, b, maxp; a < tn; a = b) { /* runs of tokens of one slot */
         const int slot = tslot[a];
-        int b = a + 1, maxp = tpos[a];
-        while (b < tn && tslot[b] == slot) maxp = max(maxp, tpos[b]), b++;
+        b = run_end(tslot, tpos, a, tn, &maxp);
         const bool mine = ty >= a && ty < b;
         const int mypos = mine ? mypos_all : -1;
         const size_t base = cache_off(layer, slot, 0, max_batch, max_seq, kvdim) + (size_t)kvh * HD;
@@ -131,7 +148,6 @@ __global__ void __launch_bounds__(PF_THREADS, 2)
 #pragma unroll
                 for (int j = 0; j < DPT; j++)
                     store_out(out, out_b, ((size_t)(t0 + ty) * heads + h0 + i) * HD + tx * DPT + j, o[i][j] / l[i]);
-        a = b;
     }
 }
 
@@ -193,8 +209,8 @@ __global__ void __launch_bounds__(32 * G * pf_splits<G>::S, 1)
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, c = lane & 3, hh = warp / S, sp = warp % S;
     const int kvdim = kv_heads * PF_HD;
     const float scale = rsqrtf((float)PF_HD);
-    __shared__ int tslot[16], tpos[16]; /* the tile's tokens, read at once (not one after another) */
-    if (tid < 16) tslot[tid] = tid < tn ? tok[t0 + tid].slot : -1, tpos[tid] = tid < tn ? tok[t0 + tid].pos : -1;
+    __shared__ int tslot[16], tpos[16];
+    tile_tokens<16>(tok, t0, tn, tslot, tpos);
     for (int i = tid; i < G * 16 * 16; i += NT) { /* (head, token row, piece jc): dims 32 (jc / 4) + 8 (jc % 4) .. +7 */
         const int h = i >> 8, r = (i >> 4) & 15, jc = i & 15;
         uint4 u = make_uint4(0u, 0u, 0u, 0u);
@@ -208,10 +224,9 @@ __global__ void __launch_bounds__(32 * G * pf_splits<G>::S, 1)
         qpk[h][r][jc] = u;
     }
     __syncthreads(); /* q and the tokens in place */
-    for (int a = 0; a < tn;) { /* runs of tokens of one slot */
+    for (int a = 0, b, maxp; a < tn; a = b) { /* runs of tokens of one slot */
         const int slot = tslot[a];
-        int b = a + 1, maxp = tpos[a];
-        while (b < tn && tslot[b] == slot) maxp = max(maxp, tpos[b]), b++;
+        b = run_end(tslot, tpos, a, tn, &maxp);
         const int P0 = g >= a && g < b ? tpos[g] : -1; /* -1: not in this run, all masked */
         const int P1 = g + 8 >= a && g + 8 < b ? tpos[g + 8] : -1;
         const size_t base = cache_off(layer, slot, 0, max_batch, max_seq, kvdim) + (size_t)kvh * PF_HD;
@@ -360,7 +375,6 @@ __global__ void __launch_bounds__(32 * G * pf_splits<G>::S, 1)
                 *(float4 *)&out[oi] = acc;
             }
         }
-        a = b;
     }
 }
 
