@@ -182,8 +182,9 @@ int hb_mmv_chosen(int n, int N, int K)
     /* 16 warps: up to 4096 rows (o_proj, down_proj) 16 rows a block, 4 groups in flight, so a
      * block requests 64 KB before the wait on the previous kernel (on the H200 a batch-1 step took
      * 1.826-1.832 against 1.882-1.885 ms with 2 groups, batch 8 2.019-2.024 against 2.067 ms);
-     * more rows (q/k/v, gate/up) 32 rows a block, 1 group (16 rows and 4 groups, 32 rows and 2,
-     * 8 warps and 4 groups: batch 1 1.85, 1.92, 1.84 against 1.826 ms); the 256-byte hint */
+     * more rows (q/k/v, gate/up) 32 rows a block, 1 group (q/k/v with 16 rows and 4 groups or 8
+     * warps and 4 groups: batch 1 1.85 and 1.84 against 1.83 ms; with 32 rows and 2 groups 1.92
+     * against 1.88 before the change above); the 256-byte hint */
     constexpr int small = cfg_index(16, 4, 1, 2), large = cfg_index(16, 1, 2, 2);
     static_assert(small >= 0 && large >= 0, "the chosen configurations are in the table");
     (void)n, (void)K;
