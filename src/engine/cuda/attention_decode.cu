@@ -29,7 +29,6 @@
 // has rotated q and written every token's row: then a block only attends (q scaled, rows 0..P
 // all from the cache, loaded after the wait), one block a (token, KV head) as before.
 
-
 #include <cooperative_groups.h>
 
 #include "cuda_kernels.cuh"
