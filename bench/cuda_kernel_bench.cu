@@ -296,13 +296,16 @@ static void gemm_section(char *w, int copies, bool sweep)
                 printf("gemm n %3d %-10s weight-streaming GEMM [split %d]%s alone %6.1f us (%5.2f TB/s), %.2fx Lt best; chained %6.1f us (%5.2f TB/s)\n",
                        n, m.name, hb_wsgemm_split(n, m.N, m.K), n <= HB_WSG_DEFAULT ? " *" : "  ", ms * 1e3, bytes / ms / 1e9, best / ms, ch * 1e3,
                        bytes / ch / 1e9);
-                for (int v = 0; v < 4 && getenv("HB_WSG_SWEEP"); v++)
+                for (int v = 0; v < (hb_cuda_wsgemm_wg_runs() ? 6 : 4) && getenv("HB_WSG_SWEEP"); v++)
                     for (int split = 1; split <= 8; split++) {
-                        g.wsg = hb_wsg_cfg{split, 1 + (v >> 1), (v & 1) != 0};
+                        /* mma.sync: 4 or 8 warps, W's first steps after or before the wait; wgmma:
+                         * one or two warpgroups, early */
+                        g.wsg = v < 4 ? hb_wsg_cfg{split, 1 + (v >> 1), (v & 1) != 0, false}
+                                      : hb_wsg_cfg{split, v - 3, true, true};
                         ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, true);
                         ch = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, WSGEMM, false);
-                        printf("gemm n %3d %-10s weight-streaming GEMM [%d warps, early %d, split %d]   alone %6.1f us (%5.2f TB/s); chained %6.1f us (%5.2f TB/s)\n",
-                               n, m.name, 4 * g.wsg.wn, g.wsg.early, split, ms * 1e3, bytes / ms / 1e9, ch * 1e3, bytes / ch / 1e9);
+                        printf("gemm n %3d %-10s weight-streaming GEMM [%s, %d warps, early %d, split %d]   alone %6.1f us (%5.2f TB/s); chained %6.1f us (%5.2f TB/s)\n",
+                               n, m.name, g.wsg.wg ? "wgmma" : "mma.sync", 4 * g.wsg.wn, g.wsg.early, split, ms * 1e3, bytes / ms / 1e9, ch * 1e3, bytes / ch / 1e9);
                     }
                 g.wsg = hb_wsg_cfg{};
             }

@@ -109,7 +109,8 @@ def main():
                          ("HB_RESIDENT_O", "2"), ("HB_GEMV_EARLY", "yes"), ("HB_ONE_MMV", "on"),
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
                          ("HB_DRAW_WIDE", "-1"), ("HB_DRAW_BKT", "no"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
-                         ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8"), ("HB_PF_MMA", "yes")):
+                         ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8"), ("HB_PF_MMA", "yes"),
+                         ("HB_WSG_WGMMA", "on")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -128,8 +129,8 @@ def main():
                     outs = {}
                     # the prompts' attention (too few tokens for the tiled kernel) runs the decode
                     # kernel attending only; HB_ATT_KERNEL=group makes them run the grouped one; the prompts
-                    # (13, 24 tokens) go to the weight-streaming GEMM with bf16 weights, HB_WSG=0
-                    # gives them to cuBLASLt; one-token steps with bf16 weights run the batched
+                    # (13, 24 tokens) go to the weight-streaming GEMM with bf16 weights (warpgroup
+                    # MMAs on sm_90a builds; HB_WSG_WGMMA=0: mma.sync), HB_WSG=0 gives them to cuBLASLt; one-token steps with bf16 weights run the batched
                     # GEMVs (the SwiGLU fused), or with HB_ONE_MMV=0 the one-token GEMVs, which
                     # copy o_proj's rows on chip during attention and request weights before the
                     # previous kernel ends, unless HB_RESIDENT_O=0 HB_GEMV_EARLY=0; with bf16 weights
@@ -138,6 +139,7 @@ def main():
                     # positions add decode attention's runs as a cluster, unless HB_DEC_CLUSTER=0
                     variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
                                 "cuda (cuBLASLt products)": {"HB_WSG": "0"},
+                                "cuda (the weight-streaming GEMM by mma.sync)": {"HB_WSG_WGMMA": "0"},
                                 "cuda (one-token GEMVs)": {"HB_ONE_MMV": "0"},
                                 "cuda (one-token GEMVs, streamed o_proj, late loads)": {
                                     "HB_ONE_MMV": "0", "HB_RESIDENT_O": "0", "HB_GEMV_EARLY": "0"},

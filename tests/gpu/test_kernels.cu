@@ -194,7 +194,7 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
     bool mma = hb_cuda_decode_mma(n, H, KVH, D, bf);
     const int cz = hb_cuda_decode_cluster_runs(n, KVH, splits); /* the CUDA-core form's runs as a cluster */
     const char *paths[] = {mma ? "fused, tensor cores" : cz > 1 ? "fused, runs as a cluster" : "fused",
-                           "fused again (counters reset)", "rope + per-head", "rope + grouped",
+                           "fused again (counters reset)", "rope (loop) + per-head", "rope (vector) + grouped",
                            cz > 1 ? "fused, CUDA cores, runs as a cluster" : "fused, CUDA cores",
                            "fused, CUDA cores, runs through the counter"};
     for (int path = 0; path < 6; path++) {
@@ -216,8 +216,10 @@ static void run_case(const shape &sh, bool bf, int n, const std::vector<int> &po
         } else {
             setenv("HB_ATT_KERNEL", path == 2 ? "head" : "group", 1);
             runs = hb_cuda_attention_splits(n, H, MAX_SEQ - 1, sms, part_runs);
+            hb_cuda_rope_vec = path == 3; /* the RoPE kernel's loop form on path 2, its vector form on 3 */
             hb_cuda_rope_kv(dqkv, dqkv + H * D, dqkv + (H + KVH) * D, stride, stride, dtok, n, d_rope, H,
                             KVH, D, dk, dv, bf, MAX_BATCH, MAX_SEQ, 0, 0);
+            hb_cuda_rope_vec = 1;
             hb_cuda_attention(dqkv, stride, dtok, n, dk, dv, bf, dout, nullptr, dpart, runs, H, KVH, D,
                               MAX_BATCH, MAX_SEQ, 0, MAX_SEQ - 1, sms, 0);
             unsetenv("HB_ATT_KERNEL");
@@ -518,12 +520,13 @@ static void wsgemm_case(int n, int N, int K)
     CK(cudaMalloc((void **)&dy, ybytes + 4 * yo));
     double scale = sqrt((double)K) / 3;
     const int chosen = hb_wsgemm_split(n, N, K);
+    for (int wg = 0; wg <= (hb_cuda_wsgemm_wg_runs() ? 1 : 0); wg++)
     for (int wn = 1; wn <= 2; wn++)
     for (int split : {1, 3, 8, chosen}) {
         std::vector<float> got[2];
         for (int rep = 0; rep < 2; rep++) {
             CK(cudaMemset(dy, 0xff, ybytes + 4 * yo)); /* NaN everywhere: a row not written shows */
-            hb_cuda_wsgemm_cfg(hb_wsg_cfg{split, wn, (split & 1) != 0}, dw, dx, dy + yo, n, N, K, 0);
+            hb_cuda_wsgemm_cfg(hb_wsg_cfg{split, wn, (split & 1) != 0, wg != 0}, dw, dx, dy + yo, n, N, K, 0);
             CK(cudaGetLastError());
             CK(cudaDeviceSynchronize());
             got[rep].resize(ybytes / 4);
@@ -537,8 +540,10 @@ static void wsgemm_case(int n, int N, int K)
         bool guard = true, same = memcmp(got[0].data(), got[1].data(), ref.size() * 4) == 0;
         for (size_t i = ref.size(); i < got[0].size(); i++) guard = guard && isnan(got[0][i]);
         bool ok = worst <= 1e-4 && guard && same;
-        printf("%s weight-streaming GEMM [%d warps, split %d%s] n %d N %d K %d%s: worst error %.2g of the scale%s%s\n",
-               ok ? "ok  " : "FAIL", 4 * wn, split, split == chosen ? ", the backend's split" : "", n, N, K,
+        printf("%s weight-streaming GEMM [%s, %d warps, split %d%s] n %d N %d K %d%s: worst error %.2g of the "
+               "scale%s%s\n",
+               ok ? "ok  " : "FAIL", wg ? "wgmma" : "mma.sync", 4 * wn, split,
+               split == chosen ? ", the backend's split" : "", n, N, K,
                yo ? ", y unaligned" : "", worst,
                guard ? "" : ", wrote past the output", same ? "" : ", two runs differ");
         if (!ok) failures++;
@@ -630,10 +635,16 @@ static void swiglu_pair_case(const char *what, int n, int I, int K, P &&plain, F
 /* The weight-streaming GEMM's SwiGLU form against its plain product of the same split. */
 static void wsgemm_swiglu_case(int n, int I, int K)
 {
-    char what[64];
-    snprintf(what, sizeof what, "weight-streaming GEMM [split %d]", hb_wsgemm_split(n, 2 * I, K));
-    swiglu_pair_case(what, n, I, K, [&](auto w, auto x, float *y) { hb_cuda_wsgemm(w, x, y, n, 2 * I, K, 0); },
-                     [&](auto w, auto x, __nv_bfloat16 *o) { hb_cuda_wsgemm_swiglu(w, x, o, n, I, K, 0); });
+    const int was = hb_cuda_wsg_wg;
+    for (int wg = 0; wg <= (hb_cuda_wsgemm_wg_runs() ? 1 : 0); wg++) { /* the engine's form, each MMA kind */
+        hb_cuda_wsg_wg = wg;
+        char what[80];
+        snprintf(what, sizeof what, "weight-streaming GEMM [%s, split %d]", wg ? "wgmma" : "mma.sync",
+                 hb_wsgemm_split(n, 2 * I, K));
+        swiglu_pair_case(what, n, I, K, [&](auto w, auto x, float *y) { hb_cuda_wsgemm(w, x, y, n, 2 * I, K, 0); },
+                         [&](auto w, auto x, __nv_bfloat16 *o) { hb_cuda_wsgemm_swiglu(w, x, o, n, I, K, 0); });
+    }
+    hb_cuda_wsg_wg = was;
 }
 
 /* The batched GEMV's SwiGLU form (I not always a multiple of the 16-row tile) against its plain

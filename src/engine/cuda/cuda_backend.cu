@@ -339,10 +339,11 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
                              &b->swiglu_max, err);
     b->use_graphs = o && o->cuda_graphs;
     /* HB_PDL=0: plain stream order, no overlapped launches; HB_FUSE_SWIGLU=0: the SwiGLU as its
-     * own kernel; HB_DEC_MMA=0, HB_DEC_CLUSTER=0, HB_DRAW_WIDE=0, HB_DRAW_BKT=0 and HB_PF_MMA=0
-     * (read where their kernels are launched): no tensor-core decode attention, decode attention's
-     * runs always added through a counter (never as clusters), no wide draw blocks, the draws'
-     * top-k / top-p cuts always by the full sort, no tensor-core prompt attention; for measuring */
+     * own kernel; HB_DEC_MMA=0, HB_DEC_CLUSTER=0, HB_DRAW_WIDE=0, HB_DRAW_BKT=0, HB_WSG_WGMMA=0
+     * and HB_PF_MMA=0 (read where their kernels are launched): no tensor-core decode attention,
+     * decode attention's runs always added through a counter (never as clusters), no wide draw
+     * blocks, the draws' top-k / top-p cuts always by the full sort, the weight-streaming GEMM's
+     * MMAs by mma.sync (not warpgroup MMAs), no tensor-core prompt attention; for measuring */
     bool pdl = true, fuse_swiglu = true, checked = true;
     if (!rc) rc = env_switch("HB_PDL", &pdl, err);
     if (!rc) hb_cuda_pdl = pdl;
@@ -352,6 +353,7 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) rc = env_switch("HB_DEC_CLUSTER", &checked, err);
     if (!rc) rc = env_switch("HB_DRAW_WIDE", &checked, err);
     if (!rc) rc = env_switch("HB_DRAW_BKT", &checked, err);
+    if (!rc) rc = env_switch("HB_WSG_WGMMA", &checked, err);
     if (!rc) rc = env_switch("HB_PF_MMA", &checked, err);
     /* HB_RESIDENT_O=0: the one-token o_proj streams its weights after attention like the other
      * GEMVs, instead of copying them into shared memory while attention runs; for measuring */

@@ -330,7 +330,14 @@ struct hb_wsg_cfg {
     int split;  // blocks of a cluster cutting K
     int wn;     // warps along the tokens: 1 (4 warps) or 2 (8)
     bool early; // W's first steps requested before the wait on the previous kernel
+    bool wg;    // warpgroup MMAs (wgmma; early always) where built (hb_cuda_wsgemm_wg_built)
 };
+// whether the warpgroup-MMA form was built (an sm_90a build, HB_WGMMA), and whether it can run
+// on the current device (built, and compute capability 9.0); the engine's form uses it where it
+// runs unless hb_cuda_wsg_wg is 0 (HB_WSG_WGMMA=0, read once; tests may set it: 1 on, 0 off)
+bool hb_cuda_wsgemm_wg_built(void);
+bool hb_cuda_wsgemm_wg_runs(void);
+extern int hb_cuda_wsg_wg;
 void hb_cuda_wsgemm_cfg(const hb_wsg_cfg &c, const void *w, const __nv_bfloat16 *x, float *y, int n, int N,
                         int K, cudaStream_t s);
 void hb_cuda_wsgemm(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, int K, cudaStream_t s);
@@ -365,7 +372,10 @@ bool hb_cuda_matmul_bf16in_ours(const hb_gemm_ctx *g, int n, int N, int K);
 // RoPE: rotates q and k of each token at its position (half-split layout; (cos, sin) from the
 // table rope, [max_seq][head_dim / 2]) and stores k, v in the slot's cache (bf16 entries when
 // kv_bf16, else fp32). Token i's q is at q + i q_stride, its k and v at k, v + i kv_stride (one
-// q/k/v product's rows, or three arrays).
+// q/k/v product's rows, or three arrays). A thread per 4 dimensions, every load before any store,
+// where head_dim is a multiple of 8 and the rows are 16-byte aligned (else, or with
+// hb_cuda_rope_vec 0, a test hook, a loop over the token's rows).
+extern int hb_cuda_rope_vec;
 void hb_cuda_rope_kv(float *q, float *k, const float *v, int q_stride, int kv_stride,
                      const dev_token *tok, int n, const float2 *rope, int heads, int kv_heads,
                      int head_dim, void *kcache, void *vcache, bool kv_bf16, int max_batch,
