@@ -330,7 +330,7 @@ struct hb_wsg_cfg {
     int split;  // blocks of a cluster cutting K
     int wn;     // warps along the tokens: 1 (4 warps) or 2 (8)
     bool early; // W's first steps requested before the wait on the previous kernel
-    bool wg;    // warpgroup MMAs (wgmma; early always) where built (hb_cuda_wsgemm_wg_built)
+    bool wg;    // warpgroup MMAs (wgmma; early always) where they run (hb_cuda_wsgemm_wg_runs), else mma.sync
 };
 // whether the warpgroup-MMA form was built (an sm_90a build, HB_WGMMA), and whether it can run
 // on the current device (built, and compute capability 9.0); the engine's form uses it where it

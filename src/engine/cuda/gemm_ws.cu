@@ -418,7 +418,7 @@ template <int TN>
 static void launch_tn(const hb_wsg_cfg &c, const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int n,
                       int N, int K, cudaStream_t s)
 {
-    if (c.wg && hb_cuda_wsgemm_wg_built()) {
+    if (c.wg && hb_cuda_wsgemm_wg_runs()) { /* else the mma.sync form */
         if (c.wn == 2) launch<TN, 2, true, false, true>(w, x, y, nullptr, n, N, K, c.split, s);
         else launch<TN, 1, true, false, true>(w, x, y, nullptr, n, N, K, c.split, s);
         return;
