@@ -40,7 +40,7 @@ int cmd_build_engine(int argc, char **argv)
          1 << 22, false, false, NULL},
         {HB_OPT_SIZE, "threads", "N", "weight generation threads (all cores)", &threads, NULL, 0,
          256, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     int rc = hb_cli_options(argc, argv, opts, usage,
                             "Builds engine directories: a unified engine, a separate text and audio "
                             "pair, or both,\nfrom a size preset with deterministic random weights or "

@@ -171,7 +171,7 @@ int cmd_generate(int argc, char **argv)
          false, NULL},
         {HB_OPT_STRING, "output", "FILE", "write the JSON here (default: standard output)",
          &output, NULL, 0, 0, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     int rc0 = hb_cli_options(argc, argv, opts, usage,
                              "Generates with one engine or a separate pair and writes the text ids "
                              "and audio codes as JSON.", 0, NULL, NULL);

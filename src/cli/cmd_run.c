@@ -117,7 +117,7 @@ int cmd_run(int argc, char **argv)
         {HB_OPT_U64, "seed", "S", "seed of prompts, sampling and bootstrap (1)", &seed, NULL, 0, 0, false, false, NULL},
         {HB_OPT_DOUBLE, "audio-seconds", "S", "audio generated per request (2)", &audio_s, NULL, 0, 600, true, false, &seen_a},
         {HB_OPT_STRING, "cache-dir", "DIR", "where the default engines are built", &o.cache_dir, NULL, 0, 0, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     int rc0 = hb_cli_options(argc, argv, opts, usage,
                              "Runs the benchmark suite: unified vs separate engines, every benchmark "
                              "type, claims and\nbaselines, and writes JSON, CSV, text, HTML and PNG "
@@ -294,7 +294,7 @@ int cmd_report(int argc, char **argv)
         {HB_OPT_STRING, "output-dir", "DIR", "where to write (default: the results' folder)", &out, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "claims", "FILE", "validate these claims instead of the saved ones", &claims, NULL, 0, 0, false, false, NULL},
         {HB_OPT_STRING, "baseline", "FILE", "compare with saved results", &base, NULL, 0, 0, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     char *pos[1];
     int rc0 = hb_cli_options(argc, argv, opts, usage,
                              "Rebuilds every report (JSON, text, HTML, CSV, PNG) from saved results; "
@@ -348,7 +348,7 @@ int cmd_compare(int argc, char **argv)
     const hb_option opts[] = {
         {HB_OPT_DOUBLE, "confidence-level", "X", "confidence level (0.95)", &level, NULL, 0, 1, true, true, NULL},
         {HB_OPT_U64, "seed", "S", "bootstrap seed (1)", &seed, NULL, 0, 0, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     char *pos[2];
     int rc0 = hb_cli_options(argc, argv, opts, usage,
                              "Compares two saved results metric by metric (the change verdict with "

@@ -83,7 +83,7 @@ static int stats_describe(int argc, char **argv)
 {
     static const char usage[] = "higgs-bench stats describe FILE [options]";
     stats_args a = defaults();
-    const hb_option opts[] = {COMMON_OPTIONS(a), {HB_OPT_END}};
+    const hb_option opts[] = {COMMON_OPTIONS(a), HB_OPTIONS_END};
     char *pos[1];
     int rc = hb_cli_options(argc, argv, opts, usage,
                             "Descriptive statistics, confidence intervals and outliers of one "
@@ -130,7 +130,7 @@ static int stats_compare(int argc, char **argv)
          &a.location, location_choices, 0, 0, false, false, NULL},
         {HB_OPT_CHOICE, "direction", "DIR", "which way is better (lower)", &a.direction,
          direction_choices, 0, 0, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     char *pos[2];
     int rc = hb_cli_options(argc, argv, opts, usage,
                             "Compares a candidate sample with a baseline: every test, effect size,\n"

@@ -50,6 +50,8 @@ typedef struct {
     bool open_min, open_max;    /* make that end of the range exclusive */
     bool *seen;                 /* optional: set when the option was given */
 } hb_option;
+/* the entry that ends an option table */
+#define HB_OPTIONS_END {.kind = HB_OPT_END}
 
 typedef enum { HB_PARSE_OK = 0, HB_PARSE_HELP = 1, HB_PARSE_ERROR = -1 } hb_parse_result;
 
