@@ -30,7 +30,7 @@ static hb_parse_result run(args *a, int argc, char **argv, char **pos, int *npos
          NULL},
         {HB_OPT_STRING_LIST, "benchmark-types", "T", "types", &a->types, colours, 0, 0, false,
          false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     return hb_options_parse(argc, argv, opts, pos, npos, e);
 }
 
@@ -101,7 +101,7 @@ static void help_lists_every_option(void)
     const hb_option opts[] = {
         {HB_OPT_CHOICE, "colour", "C", "the colour", &a.colour, colours, 0, 0, false, false, NULL},
         {HB_OPT_SIZE_LIST, "batch-sizes", "N", "sizes", &a.sizes, NULL, 1, 9, false, false, NULL},
-        {HB_OPT_END}};
+        HB_OPTIONS_END};
     char buf[2048] = {0};
     FILE *f = fmemopen(buf, sizeof buf - 1, "w");
     hb_options_help("prog [options]", "Does things.", opts, f);
