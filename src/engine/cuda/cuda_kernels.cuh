@@ -332,10 +332,9 @@ struct hb_wsg_cfg {
     bool early; // W's first steps requested before the wait on the previous kernel
     bool wg;    // warpgroup MMAs (wgmma; early always) where they run (hb_cuda_wsgemm_wg_runs), else mma.sync
 };
-// whether the warpgroup-MMA form was built (an sm_90a build, HB_WGMMA), and whether it can run
-// on the current device (built, and compute capability 9.0); the engine's form uses it where it
-// runs unless hb_cuda_wsg_wg is 0 (HB_WSG_WGMMA=0, read once; tests may set it: 1 on, 0 off)
-bool hb_cuda_wsgemm_wg_built(void);
+// whether the warpgroup-MMA form can run on the current device: built (an sm_90a build,
+// HB_WGMMA) and compute capability 9.0; the engine's form uses it where it runs unless
+// hb_cuda_wsg_wg is 0 (HB_WSG_WGMMA=0, read once; tests may set it: 1 on, 0 off)
 bool hb_cuda_wsgemm_wg_runs(void);
 extern int hb_cuda_wsg_wg;
 void hb_cuda_wsgemm_cfg(const hb_wsg_cfg &c, const void *w, const __nv_bfloat16 *x, float *y, int n, int N,

@@ -342,21 +342,14 @@ static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, __n
                       smem_of<TN, WG>(), s, split, w, x, y, yb, N, K, n);
 }
 
-bool hb_cuda_wsgemm_wg_built(void)
-{
-#ifdef HB_WGMMA
-    return true;
-#else
-    return false;
-#endif
-}
-
 int hb_cuda_wsg_wg = -1;
 
 bool hb_cuda_wsgemm_wg_runs(void)
 {
+#ifndef HB_WGMMA
+    return false; /* not built for sm_90a */
+#else
     static std::atomic<int> dev_ok[WS_MAX_DEVICES]; /* 0 not asked, 1 no, 2 yes */
-    if (!hb_cuda_wsgemm_wg_built()) return false;
     int dev = 0;
     cudaGetDevice(&dev);
     if (dev >= WS_MAX_DEVICES) return false;
@@ -367,6 +360,7 @@ bool hb_cuda_wsgemm_wg_runs(void)
         dev_ok[dev].store(major == 9 && minor == 0 ? 2 : 1, std::memory_order_relaxed);
     }
     return dev_ok[dev].load(std::memory_order_relaxed) == 2;
+#endif
 }
 
 /* Whether the engine's form runs warpgroup MMAs: where they run, unless HB_WSG_WGMMA=0 */
@@ -454,12 +448,11 @@ void hb_cuda_wsgemm_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 
 {
     const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
     const int split = hb_wsgemm_split(n, 2 * I, K);
-    if (engine_wg()) {
-        if (n <= 32) launch<32, WS_WN, WS_EARLY, true, true>(wb, x, nullptr, out, n, 2 * I, K, split, s);
-        else launch<64, WS_WN, WS_EARLY, true, true>(wb, x, nullptr, out, n, 2 * I, K, split, s);
-    } else if (n <= 32) {
-        launch<32, WS_WN, WS_EARLY, true>(wb, x, nullptr, out, n, 2 * I, K, split, s);
-    } else {
-        launch<64, WS_WN, WS_EARLY, true>(wb, x, nullptr, out, n, 2 * I, K, split, s);
-    }
+    auto go = [&](auto wg) {
+        constexpr bool WG = decltype(wg)::value;
+        if (n <= 32) launch<32, WS_WN, WS_EARLY, true, WG>(wb, x, nullptr, out, n, 2 * I, K, split, s);
+        else launch<64, WS_WN, WS_EARLY, true, WG>(wb, x, nullptr, out, n, 2 * I, K, split, s);
+    };
+    if (engine_wg()) go(std::true_type());
+    else go(std::false_type());
 }
