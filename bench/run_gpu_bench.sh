@@ -34,6 +34,8 @@ HB_MMV=0 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --conte
 # the SwiGLU as its own kernel instead of in the gate/up product's epilogue
 HB_WSG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 16,32,64 "$eng/unified"
 HB_FUSE_SWIGLU=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,16,32,64 "$eng/unified"
+# down_proj at 33-64 tokens by cuBLASLt instead of the weight-streaming GEMM
+HB_WSG_DOWN=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 48,64 "$eng/unified"
 # the weight-streaming GEMM's MMAs by mma.sync instead of warpgroup MMAs (sm_90a builds)
 HB_WSG_WGMMA=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 16,32,64 "$eng/unified"
 # and the audio draw in blocks of at most 256 threads even where its blocks are fewer than the SMs

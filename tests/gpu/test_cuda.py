@@ -63,9 +63,10 @@ def spec_file(tmp, cfg, rng, kind):
     elif kind == "paths":
         # passes with tokens on both paths: the side path (the one whose MLP products all run the
         # engine's own kernels) is the audio path through the weight-streaming GEMM (12 text + 10
-        # audio) and through the batched GEMV (20 + 3), then the text path (2 + 40: the audio
-        # path's down_proj goes to cuBLASLt)
-        steps = [text(12) + audio(10), audio(3) + text(20), text(2) + audio(40)]
+        # audio) and through the batched GEMV (20 + 3), and at 40 tokens with down_proj by the
+        # weight-streaming GEMM too (2 + 40), then the text path (2 + 70: the audio path's
+        # products go to cuBLASLt)
+        steps = [text(12) + audio(10), audio(3) + text(20), text(2) + audio(40), text(2) + audio(70)]
     else:
         steps = [[{"t": rng.randrange(lo)} for _ in range(12)] + [{"t": cfg["audio_out_bos_token_id"]}],
                  [{"a": [cb] * 8}]] + [[{"a": [rng.randrange(cb) for _ in range(8)]}] for _ in range(29)]
@@ -110,7 +111,7 @@ def main():
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
                          ("HB_DRAW_WIDE", "-1"), ("HB_DRAW_BKT", "no"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
                          ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8"), ("HB_PF_MMA", "yes"),
-                         ("HB_WSG_WGMMA", "on")):
+                         ("HB_WSG_WGMMA", "on"), ("HB_WSG_DOWN", "65")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)

@@ -86,6 +86,7 @@ struct hb_backend {
     bool resident_o;         // layer_tokens' one-token o_proj copied on chip during attention (HB_RESIDENT_O=0: not)
     bool one_mmv;            // bf16 one-token passes run layer_batched (HB_ONE_MMV=0: layer_tokens' GEMVs)
     int swiglu_max;          // batches up to which gate/up runs with the SwiGLU fused (weight-streaming GEMM)
+    int down_max;            // batches up to which down_proj runs the weight-streaming GEMM (above wsg_max too)
     float *qkv1, *gu1;       // their outputs (one token)
     size_t qkv1_bytes;
     int sms;                 // streaming multiprocessors of the device
@@ -337,6 +338,12 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
      * cuBLASLt and the kernel, where the plain product alone does not; none with HB_WSG=0) */
     if (!rc) rc = env_tokens("HB_WSG_SWIGLU", b->gemm.wsg_max ? HB_WSG_MAX_TOKENS : 0, HB_WSG_MAX_TOKENS,
                              &b->swiglu_max, err);
+    /* HB_WSG_DOWN=N: down_proj by the weight-streaming GEMM up to N tokens, where the other single
+     * products go to cuBLASLt above HB_WSG's N (by default up to 64: at 33-64 tokens it took the
+     * H200's step 0.7-1.8 % shorter; q/k/v there was 4.3 us a layer slower, o_proj level; none
+     * with HB_WSG=0) */
+    if (!rc) rc = env_tokens("HB_WSG_DOWN", b->gemm.wsg_max ? HB_WSG_MAX_TOKENS : 0, HB_WSG_MAX_TOKENS,
+                             &b->down_max, err);
     b->use_graphs = o && o->cuda_graphs;
     /* HB_PDL=0: plain stream order, no overlapped launches; HB_FUSE_SWIGLU=0: the SwiGLU as its
      * own kernel; HB_DEC_MMA=0, HB_DEC_CLUSTER=0, HB_DRAW_WIDE=0, HB_DRAW_BKT=0, HB_WSG_WGMMA=0
@@ -753,6 +760,13 @@ static int fused_gate_up(const hb_backend *b, int cnt, int I)
     return cnt <= b->swiglu_max && hb_cuda_wsgemm_swiglu_fits(cnt, I, H) ? 2 : 0;
 }
 
+/* Whether a path's down_proj of cnt tokens (intermediate size I) runs the weight-streaming GEMM
+ * above wsg_max (down_max) */
+static bool down_wsg(const hb_backend *b, int cnt, int I)
+{
+    return cnt > b->gemm.wsg_max && cnt <= b->down_max && hb_cuda_wsgemm_fits(cnt, b->c.hidden, I);
+}
+
 /* The path (0 text, 1 audio) whose MLP runs on the side stream in this pass, or -1: both paths
  * have tokens, and this one's products (gate/up with the SwiGLU, down_proj) all run our kernels,
  * for at most HB_SIDE_TOKENS tokens (its buffers); the audio path first. */
@@ -763,7 +777,7 @@ static int side_path(const hb_backend *b, const fwd_plan &pl)
     for (int p = 1; p >= 0; p--) {
         int cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
         if (cnt <= HB_SIDE_TOKENS && fused_gate_up(b, cnt, I) &&
-            hb_cuda_matmul_bf16in_ours(&b->gemm, cnt, c->hidden, I)) /* down_proj */
+            (down_wsg(b, cnt, I) || hb_cuda_matmul_bf16in_ours(&b->gemm, cnt, c->hidden, I))) /* down_proj */
             return p;
     }
     return -1;
@@ -794,7 +808,8 @@ static hb_status path_mlp(hb_backend *b, const fwd_plan &pl, int l, int p, const
             hb_cuda_mmv_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
         else
             hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
-        MATMUL_BF(p ? L.a_down : L.down, mb.act, mb.g, cnt, H, I);
+        if (down_wsg(b, cnt, I)) hb_cuda_wsgemm(p ? L.a_down : L.down, mb.act, mb.g, cnt, H, I, s);
+        else MATMUL_BF(p ? L.a_down : L.down, mb.act, mb.g, cnt, H, I);
     } else {
         MATMUL_BF(p ? L.a_gate : L.gate, mb.xb, mb.g, cnt, 2 * I, H); /* [cnt][gate | up] */
         hb_cuda_swiglu_rows_bf16(mb.g, mb.xb, cnt, I, s);

@@ -31,8 +31,10 @@
 // through shared-memory descriptors, one warpgroup for the tile's two 64-row halves, each step's
 // MMAs waited for before the next barrier, so the ring's reuse is unchanged; HB_WSG_WGMMA=0: the
 // mma.sync form). On the H200, chained launches at 64 tokens: gate/up 31.0 -> 30.1 us, q/k/v
-// 13.9 -> 12.7, o_proj 10.7 -> 10.0, down_proj 19.5 -> 18.7 (cuBLASLt 11.6 / 9.4 / 18.5, so single
-// products at 33-64 tokens stay with it); at 32 tokens 0.1-0.4 us a launch. In the engine the
+// 13.9 -> 12.7, o_proj 10.7 -> 10.0, down_proj 19.5 -> 18.7 (cuBLASLt 11.6 / 9.4 / 18.5, so q/k/v
+// and o_proj at 33-64 tokens stay with it; down_proj there runs this kernel, HB_WSG_DOWN, since
+// in the step, with W's first steps before the wait, it took batches 33-64 0.7-1.8 % shorter);
+// at 32 tokens 0.1-0.4 us a launch. In the engine the
 // batch-16 / 32 / 64 steps went 2.310 / 2.588 / 3.257-3.280 -> 2.290 / 2.566 / 3.227-3.236 ms.
 // The loads, not the MMAs, bound the kernel at 64 tokens.
 #include <cooperative_groups.h>
