@@ -12,10 +12,16 @@
  *   with --mixed on, at each batch size from 2: a decode step with half the requests in text
  *   mode and half generating audio
  *   text decode step at batch 1 (text head over the whole vocabulary)
- *   time to the first complete audio frame of a 128-token prompt */
+ *   time to the first complete audio frame of a 128-token prompt
+ * --samples DIR also writes each figure's raw times (ms, in run order, a CSV column "ms") to DIR
+ * (created if missing): prefill_128.csv, prefill_512.csv, step_bN.csv, mixed_bN.csv,
+ * text_step.csv, ttfa.csv, for `higgs-bench stats compare` against another run or the PyTorch
+ * peer's. A file that already exists is never overwritten: the run stops, naming it. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bench_common.h"
 #include "higgsbench/engine.h"
@@ -40,6 +46,32 @@ static void die(const hb_error *e)
     exit(1);
 }
 
+static const char *samples_dir; /* --samples: where the raw times go, or NULL */
+
+/* The raw times t[0..n) (seconds, run order) to samples_dir/name as a CSV column "ms"; never over
+ * an existing file. */
+static void save_samples(const char *name, const double *t, size_t n)
+{
+    if (!samples_dir) return;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", samples_dir, name) >= (int)sizeof path) {
+        fprintf(stderr, "bench_engine: --samples path '%s' is too long\n", samples_dir);
+        exit(2);
+    }
+    FILE *f = fopen(path, "wx");
+    if (!f) {
+        fprintf(stderr, "bench_engine: cannot write samples to '%s': %s%s\n", path, strerror(errno),
+                errno == EEXIST ? " (a file is never overwritten; give --samples a new directory)" : "");
+        exit(1);
+    }
+    fputs("ms\n", f);
+    for (size_t i = 0; i < n; i++) fprintf(f, "%.6f\n", 1e3 * t[i]);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "bench_engine: cannot write samples to '%s'\n", path);
+        exit(1);
+    }
+}
+
 /* Median time of the first step (the prefill) of a request with an n-token prompt. */
 static double prefill_ms(size_t n)
 {
@@ -58,6 +90,9 @@ static double prefill_ms(size_t n)
         hb_request_remove(eng, id, &e);
     }
     free(p);
+    char name[64];
+    snprintf(name, sizeof name, "prefill_%zu.csv", n);
+    save_samples(name, t, 7);
     return 1e3 * bench_median(t, 7);
 }
 
@@ -95,6 +130,7 @@ static double ttfa_ms(void)
          * for the request just removed completes here */
         if (hb_engine_step(eng, NULL, &e)) die(&e);
     }
+    save_samples("ttfa.csv", t, 7);
     return 1e3 * bench_median(t, 7);
 }
 
@@ -125,6 +161,10 @@ static double step_ms(int batch, int text, size_t steps)
     last_forward_ms = 1e3 * bench_median(f, steps);
     free(f);
     for (int b = 0; b < batch; b++) hb_request_remove(eng, ids[b], &e);
+    char name[64];
+    if (text == batch) snprintf(name, sizeof name, "text_step.csv");
+    else snprintf(name, sizeof name, "%s_b%d.csv", text ? "mixed" : "step", batch);
+    save_samples(name, t, steps);
     double m = 1e3 * bench_median(t, steps);
     free(t);
     free(pt);
@@ -144,7 +184,8 @@ static bool two_way(const char *opt, const char *v, const char *yes, const char 
 
 static const char usage[] =
     "usage: bench_engine [--backend B] [--graphs on|off] [--host-sampling on|off] [--device-steps on|off] "
-    "[--bos-step own|prompt] [--mixed on|off] [--context N] [--batches 1,4] ENGINE_DIR [--pair AUDIO_DIR]\n";
+    "[--bos-step own|prompt] [--mixed on|off] [--context N] [--batches 1,4] [--samples DIR] ENGINE_DIR "
+    "[--pair AUDIO_DIR]\n";
 
 int main(int argc, char **argv)
 {
@@ -160,6 +201,15 @@ int main(int argc, char **argv)
         else if (strcmp(opt, "--device-steps") == 0) o.host_steps = !two_way(opt, v, "on", "off");
         else if (strcmp(opt, "--bos-step") == 0) o.bos_own_step = two_way(opt, v, "own", "prompt");
         else if (strcmp(opt, "--mixed") == 0) mixed = two_way(opt, v, "on", "off");
+        else if (strcmp(opt, "--samples") == 0) {
+            struct stat st;
+            if (!*v || (mkdir(v, 0777) != 0 && !(errno == EEXIST && stat(v, &st) == 0 && S_ISDIR(st.st_mode)))) {
+                fprintf(stderr, "bench_engine: --samples is '%s'; it must be a directory that exists or can be "
+                        "made\n", v);
+                return 2;
+            }
+            samples_dir = v;
+        }
         else if (strcmp(opt, "--context") == 0) {
             unsigned long n = strtoul(v, &end, 10);
             if (end == v || *end || n < 2 || n > 1000000) {

@@ -17,7 +17,9 @@ if [ ! -f "$eng/unified/engine.json" ]; then
     --topology both --max-batch 64 --max-seq-len 1024 --output "$eng"
 fi
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8,32,64 "$eng/unified"
-"$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,32,64 "$eng/unified"
+# the main row's raw times, and the peer's below, go to a directory of this run's own
+samples="$work/samples-$(date -u +%Y%m%dT%H%M%SZ)"
+"$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8,32,64 --samples "$samples/engine" "$eng/unified"
 "$build/bench/bench_engine" --backend cuda --context 512 --batches 1,8 "$eng/text" --pair "$eng/audio"
 # what the choices buy, same build: audio steps planned on the host each step (one round trip
 # a step) instead of queued from device state, tokens drawn on the host, launches in plain
@@ -60,4 +62,13 @@ HB_PF_MMA=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512
 # and one after the other
 "$build/bench/bench_engine" --backend cuda --graphs on --mixed on --context 512 --batches 8,16,32,64 "$eng/unified"
 HB_SIDE_PATH=0 "$build/bench/bench_engine" --backend cuda --graphs on --mixed on --context 512 --batches 8,16,32,64 "$eng/unified"
-python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512
+python3 "$here/torch_peer.py" --batches 1,8,32,64 --context 512 --samples "$samples/peer"
+# the engine (graphs on) against the peer, step by step: the change of the median with its
+# bootstrap interval (twice the peer's speed is a change of -50 % or lower); the intervals cover
+# the step-to-step spread of this run, not the spread between runs
+echo "engine (graphs on) against the PyTorch peer, raw times in $samples:"
+for f in step_b1 step_b8 step_b32 step_b64 ttfa; do
+  out=$("$build/src/higgs-bench" stats compare "$samples/peer/$f.csv" "$samples/engine/$f.csv" --column ms || true)
+  line=$(echo "$out" | grep -A1 '^Change of the median' | tail -1 | sed 's/^ *//')
+  echo "$f: $line$(echo "$line" | awk '$2 == "->" && $3 + 0 > 0 { printf "; %.2fx the peer'"'"'s speed", $1 / $3 }')"
+done

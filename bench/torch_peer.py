@@ -14,9 +14,14 @@ each batch size at the given context: the eager step, the graph step, audio seco
 second, and the time to the first complete audio frame for a 128-token prompt (eager prefill,
 then 8 audio steps: the AUDIO_INIT step and 7 delay steps).
 
-usage: torch_peer.py [--batches 1,8,32,64] [--context 512]
+usage: torch_peer.py [--batches 1,8,32,64] [--context 512] [--samples DIR]
+--samples DIR also writes the raw times (ms, in run order, a CSV column "ms") of each batch's graph
+step (step_bN.csv) and of the first frame (ttfa.csv) to DIR, as bench_engine --samples does, for
+`higgs-bench stats compare`; a file that already exists is never overwritten.
 """
 import argparse
+import os
+import sys
 import time
 
 import torch
@@ -107,7 +112,21 @@ class Model:
         return self.rms(x, self.norm) @ self.audio_head.T
 
 
-def timed(fn, reps=50):
+def save_samples(d, name, ts):
+    """The raw times ts (ms, run order) to d/name as a CSV column "ms", never over a file."""
+    if not d:
+        return
+    path = os.path.join(d, name)
+    try:
+        with open(path, "x") as f:
+            f.write("ms\n" + "".join(f"{t:.6f}\n" for t in ts))
+    except OSError as e:
+        sys.exit(f"torch_peer.py: cannot write samples to '{path}': {e.strerror}"
+                 + (" (a file is never overwritten; give --samples a new directory)"
+                    if isinstance(e, FileExistsError) else ""))
+
+
+def timed(fn, reps=50, raw=None):
     for _ in range(5):
         fn()
     torch.cuda.synchronize()
@@ -119,7 +138,9 @@ def timed(fn, reps=50):
         b.record()
         b.synchronize()
         ts.append(a.elapsed_time(b))
-    ts.sort()
+    if raw is not None:
+        raw.extend(ts)
+    ts = sorted(ts)
     return ts[len(ts) // 2]
 
 
@@ -127,7 +148,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="1,8,32,64")
     ap.add_argument("--context", type=int, default=512)
+    ap.add_argument("--samples", default=None)
     args = ap.parse_args()
+    if args.samples is not None:
+        try:
+            os.makedirs(args.samples, exist_ok=True)
+        except OSError as e:
+            sys.exit(f"torch_peer.py: --samples is '{args.samples}'; it must be a directory that exists "
+                     f"or can be made ({e.strerror})")
     dev = torch.device("cuda")
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
     m = Model(dev)
@@ -155,7 +183,9 @@ def main():
                 graph.replay()
                 return m.rms(x_out, m.norm) @ m.audio_head.T
 
-            graphed = timed(step, 100)
+            raw = []
+            graphed = timed(step, 100, raw)
+            save_samples(args.samples, f"step_b{B}.csv", raw)
             print(f"batch {B:3d}: eager step {eager:8.3f} ms, graph step {graphed:7.3f} ms, "
                   f"{B * 0.040 / (graphed / 1e3):8.1f} s of audio per s")
             if B == 1:
@@ -169,7 +199,10 @@ def main():
                         step()
 
                 prefill = timed(lambda: m.layers_fwd(m.embed[prompt], ppos, cache, False), 20)
-                print(f"time to first audio frame (128-token prompt): {timed(ttfa, 20):.2f} ms "
+                raw = []
+                first = timed(ttfa, 20, raw)
+                save_samples(args.samples, "ttfa.csv", raw)
+                print(f"time to first audio frame (128-token prompt): {first:.2f} ms "
                       f"(eager prefill {prefill:.2f} ms)")
             del cache, graph
             torch.cuda.empty_cache()
