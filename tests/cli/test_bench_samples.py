@@ -36,7 +36,6 @@ class Samples(unittest.TestCase):
 
     def test_files_and_compare(self):
         d = os.path.join(self.tmp.name, "new", "engine")  # two levels missing: the parent too
-        os.makedirs(os.path.dirname(d))
         rc, out, err = self.bench(d, "--mixed", "on")
         self.assertEqual(rc, 0, err)
         rows = {"prefill_128.csv": 7, "prefill_512.csv": 7, "step_b1.csv": 100, "step_b2.csv": 100,
