@@ -86,7 +86,8 @@ struct hb_backend {
     bool resident_o;         // layer_tokens' one-token o_proj copied on chip during attention (HB_RESIDENT_O=0: not)
     bool one_mmv;            // bf16 one-token passes run layer_batched (HB_ONE_MMV=0: layer_tokens' GEMVs)
     int swiglu_max;          // batches up to which gate/up runs with the SwiGLU fused (weight-streaming GEMM)
-    int down_max;            // batches up to which down_proj runs the weight-streaming GEMM (above wsg_max too)
+    int down_max;            // batches up to which down_proj runs the weight-streaming GEMM (above wsg_max too,
+                             // where gate/up runs with the SwiGLU fused)
     float *qkv1, *gu1;       // their outputs (one token)
     size_t qkv1_bytes;
     int sms;                 // streaming multiprocessors of the device
