@@ -216,18 +216,24 @@ __global__ void __launch_bounds__(WS_WARPS_M * 32 * WN, 2)
         cp_commit(); /* empty groups too: the wait below counts groups (EARLY: step i's x is
                       * still the group WS_STAGES - 2 before the newest, as without) */
     }
+    /* step i of the ring: once it has landed for every thread (WG: made visible to the warpgroup
+     * MMAs too) and step i - 1's slot is free (its MMAs done), step i + WS_STAGES - 1 requested
+     * into that slot; step i's slot address */
+    auto ring_step = [&](int i) {
+        cp_wait<WS_STAGES - 2>(); /* step i has landed (for this thread) */
+        if (WG) fence_proxy_async();
+        __syncthreads(); /* for every thread; and step i - 1's slot is free */
+        if (i + WS_STAGES - 1 < nit) {
+            load_w((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
+            load_x((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
+        }
+        cp_commit();
+        return sb + (uint32_t)((i % WS_STAGES) * SB);
+    };
     if constexpr (WG) { /* warpgroup wn's 64 rows (WN 2), or both 64-row halves (WN 1) */
         if (!WS_HAVE_WG) __trap(); /* not built for sm_90a: never launched (hb_cuda_wsgemm_wg_runs) */
         for (int i = 0; i < nit; i++) {
-            cp_wait<WS_STAGES - 2>();
-            fence_proxy_async();
-            __syncthreads(); /* step i has landed; step i - 1's MMAs are done (waited below) */
-            if (i + WS_STAGES - 1 < nit) {
-                load_w((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
-                load_x((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
-            }
-            cp_commit();
-            const uint32_t base = sb + (i % WS_STAGES) * SB;
+            const uint32_t base = ring_step(i); /* step i - 1's MMAs were waited for below */
             wg_fence();
 #pragma unroll
             for (int kk = 0; kk < WS_BK / 16; kk++)
@@ -243,14 +249,7 @@ __global__ void __launch_bounds__(WS_WARPS_M * 32 * WN, 2)
         const int ar = wm * 32 + (lane & 15), ach = lane >> 4;
         const int br = wn * WT + (lane & 7) + ((lane >> 4) << 3), bch = (lane >> 3) & 1;
         for (int i = 0; i < nit; i++) {
-            cp_wait<WS_STAGES - 2>(); /* step i has landed (for this thread) */
-            __syncthreads();          /* for every thread; and step i - 1's slot is free */
-            if (i + WS_STAGES - 1 < nit) {
-                load_w((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
-                load_x((i + WS_STAGES - 1) % WS_STAGES, i + WS_STAGES - 1);
-            }
-            cp_commit();
-            const uint32_t base = sb + (i % WS_STAGES) * SB;
+            const uint32_t base = ring_step(i);
 #pragma unroll
             for (int kk = 0; kk < WS_BK / 16; kk++) {
                 unsigned a[2][4];
