@@ -36,43 +36,36 @@ static_assert(sizeof(hb_pick) % 8 == 0, "hb_pick holds doubles");
 #define DRAW_WIDE_THREADS 1024
 static_assert(HB_DEVICE_DRAW_MAX_ROWS <= 8 * DRAW_THREADS, "sort_keys takes at most 8 entries a thread");
 
-__device__ __forceinline__ int block_reduce_int(int v, bool is_max, int *scratch)
+// v combined by op over the block (a warp's lanes, then the warps in order through scratch, one
+// entry a warp); every thread gets it
+template <typename T, typename Op>
+__device__ __forceinline__ T block_reduce(T v, Op op, T *scratch)
 {
-    for (int o = 16; o > 0; o >>= 1) {
-        int w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? max(v, w) : min(v, w);
-    }
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
     v = scratch[0];
-    for (int i = 1; i < nw; i++) v = is_max ? max(v, scratch[i]) : min(v, scratch[i]);
+    for (int i = 1; i < nw; i++) v = op(v, scratch[i]);
     return v;
+}
+
+__device__ __forceinline__ int block_reduce_int(int v, bool is_max, int *scratch)
+{
+    return block_reduce(v, [is_max](int a, int b) { return is_max ? max(a, b) : min(a, b); }, scratch);
 }
 
 __device__ __forceinline__ int block_sum_int(int v, int *scratch)
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
-    __syncthreads();
-    int sum = 0;
-    for (int i = 0; i < (int)(blockDim.x >> 5); i++) sum += scratch[i];
+    const int sum = block_reduce(v, [](int a, int b) { return a + b; }, scratch);
     __syncthreads(); /* scratch free again */
     return sum;
 }
 
 __device__ __forceinline__ float block_max_float(float v, float *scratch)
 {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = scratch[0];
-    for (int i = 1; i < nw; i++) v = fmaxf(v, scratch[i]);
-    return v;
+    return block_reduce(v, [](float a, float b) { return fmaxf(a, b); }, scratch);
 }
 
 // Inclusive scan of w[0..P) in place, P a multiple of blockDim: thread t sums its run of
