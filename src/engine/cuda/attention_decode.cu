@@ -570,17 +570,14 @@ int hb_cuda_dec_mma = -1;
 int hb_cuda_dec_mma_min = DEC_MMA_MIN_TOKENS;
 int hb_cuda_dec_cluster = -1;
 
-/* the current device's SMs (asked once a device, devices by ordinal below 64; backends on other
- * threads share the cache) */
+/* the current device's SMs (0 where it cannot be read), asked once a device */
 static int sm_count()
 {
-    static std::atomic<int> known[64];
-    int dev = 0, n = 0;
-    cudaGetDevice(&dev);
-    if (dev >= 0 && dev < 64 && (n = known[dev].load(std::memory_order_relaxed)) > 0) return n;
-    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-    if (dev >= 0 && dev < 64 && n > 0) known[dev].store(n, std::memory_order_relaxed);
-    return n;
+    static std::atomic<int> known[HB_DEVICE_CACHE];
+    return hb_device_once(known, [](int dev) {
+        int n = 0;
+        return cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess ? n : 0;
+    });
 }
 
 bool hb_cuda_decode_mma(int n, int heads, int kv_heads, int head_dim, bool kv_bf16)

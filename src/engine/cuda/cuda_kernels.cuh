@@ -93,6 +93,22 @@ static inline void hb_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     hb_launch_cluster(kernel, grid, block, smem, s, 0, static_cast<Args &&>(args)...);
 }
 
+// An answer of the current device asked once a device (devices by ordinal below HB_DEVICE_CACHE;
+// others are asked every time), shared by backends on other threads: ask(dev) returns a value of
+// at least -1, kept in cache[dev] as value + 2 (0: not asked yet).
+#define HB_DEVICE_CACHE 64
+template <typename F> static inline int hb_device_once(std::atomic<int> (&cache)[HB_DEVICE_CACHE], F &&ask)
+{
+    int dev = 0;
+    cudaGetDevice(&dev);
+    const bool kept = dev >= 0 && dev < HB_DEVICE_CACHE;
+    int v = kept ? cache[dev].load(std::memory_order_relaxed) : 0;
+    if (v) return v - 2;
+    v = ask(dev);
+    if (kept) cache[dev].store(v + 2, std::memory_order_relaxed);
+    return v;
+}
+
 // Lets kernel use `bytes` of dynamic shared memory on the current device, once a device (ready:
 // the kernel's own flags, devices by ordinal below 64; backends on other threads share them).
 template <typename... KArgs>

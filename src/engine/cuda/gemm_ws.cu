@@ -46,7 +46,7 @@
 
 namespace cg = cooperative_groups;
 
-constexpr int WS_BN = 128, WS_BK = 64, WS_STAGES = 4, WS_WARPS_M = 4, WS_MAX_SPLIT = 8, WS_MAX_DEVICES = 16;
+constexpr int WS_BN = 128, WS_BK = 64, WS_STAGES = 4, WS_WARPS_M = 4, WS_MAX_SPLIT = 8;
 
 __device__ __forceinline__ void ldsm4(uint32_t addr, unsigned (&r)[4])
 {
@@ -350,17 +350,13 @@ bool hb_cuda_wsgemm_wg_runs(void)
 #ifndef HB_WGMMA
     return false; /* not built for sm_90a */
 #else
-    static std::atomic<int> dev_ok[WS_MAX_DEVICES]; /* 0 not asked, 1 no, 2 yes */
-    int dev = 0;
-    cudaGetDevice(&dev);
-    if (dev >= WS_MAX_DEVICES) return false;
-    if (!dev_ok[dev].load(std::memory_order_relaxed)) {
-        int major = 0, minor = 0;
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-        dev_ok[dev].store(major == 9 && minor == 0 ? 2 : 1, std::memory_order_relaxed);
-    }
-    return dev_ok[dev].load(std::memory_order_relaxed) == 2;
+    static std::atomic<int> known[HB_DEVICE_CACHE];
+    return hb_device_once(known, [](int dev) {
+               int major = 0, minor = 0;
+               cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+               cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+               return major == 9 && minor == 0 ? 1 : 0;
+           }) == 1;
 #endif
 }
 
@@ -376,27 +372,25 @@ constexpr bool WS_EARLY = true;
  * asked once a device */
 template <int TN> static int max_clusters(int split)
 {
-    static std::atomic<int> known[WS_MAX_DEVICES][WS_MAX_SPLIT + 1]; /* the answer + 2; 0: not asked yet */
-    int dev = 0;
-    cudaGetDevice(&dev);
-    if (dev < WS_MAX_DEVICES && known[dev][split].load(std::memory_order_relaxed))
-        return known[dev][split].load(std::memory_order_relaxed) - 2;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(split * 64);
-    cfg.blockDim = dim3(WS_WARPS_M * 32 * WS_WN);
-    cfg.dynamicSmemBytes = smem_of<TN>();
-    cudaLaunchAttribute at;
-    at.id = cudaLaunchAttributeClusterDimension;
-    at.val.clusterDim.x = (unsigned)split, at.val.clusterDim.y = 1, at.val.clusterDim.z = 1;
-    cfg.attrs = &at;
-    cfg.numAttrs = 1;
-    int c = 0;
-    if (cudaOccupancyMaxActiveClusters(&c, (const void *)kernel_ready<TN, WS_WN, WS_EARLY>(), &cfg) != cudaSuccess) {
-        cudaGetLastError();
-        c = -1; /* unknown: only unsplit tiles are sure to fit */
-    }
-    if (dev < WS_MAX_DEVICES) known[dev][split].store(c + 2, std::memory_order_relaxed);
-    return c;
+    static std::atomic<int> known[WS_MAX_SPLIT + 1][HB_DEVICE_CACHE];
+    return hb_device_once(known[split], [split](int) {
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(split * 64);
+        cfg.blockDim = dim3(WS_WARPS_M * 32 * WS_WN);
+        cfg.dynamicSmemBytes = smem_of<TN>();
+        cudaLaunchAttribute at;
+        at.id = cudaLaunchAttributeClusterDimension;
+        at.val.clusterDim.x = (unsigned)split, at.val.clusterDim.y = 1, at.val.clusterDim.z = 1;
+        cfg.attrs = &at;
+        cfg.numAttrs = 1;
+        int c = 0;
+        if (cudaOccupancyMaxActiveClusters(&c, (const void *)kernel_ready<TN, WS_WN, WS_EARLY>(), &cfg) !=
+            cudaSuccess) {
+            cudaGetLastError();
+            c = -1; /* unknown: only unsplit tiles are sure to fit */
+        }
+        return c;
+    });
 }
 
 int hb_wsgemm_split(int n, int N, int K)
