@@ -21,8 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "../src/common/fs.h"
 #include "bench_common.h"
 #include "higgsbench/engine.h"
 
@@ -70,30 +70,6 @@ static void save_samples(const char *name, const double *t, size_t n)
         fprintf(stderr, "bench_engine: cannot write samples to '%s'\n", path);
         exit(1);
     }
-}
-
-/* mkdir -p: dir and every missing directory above it; 0, or -1 with errno */
-static int make_dirs(const char *dir)
-{
-    char p[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof p) {
-        errno = n ? ENAMETOOLONG : ENOENT;
-        return -1;
-    }
-    memcpy(p, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char c = p[i];
-        p[i] = '\0';
-        struct stat st;
-        if (mkdir(p, 0777) != 0 && !(errno == EEXIST && stat(p, &st) == 0 && S_ISDIR(st.st_mode))) {
-            if (errno == EEXIST) errno = ENOTDIR;
-            return -1;
-        }
-        p[i] = c;
-    }
-    return 0;
 }
 
 /* Median time of the first step (the prefill) of a request with an n-token prompt. */
@@ -226,7 +202,7 @@ int main(int argc, char **argv)
         else if (strcmp(opt, "--bos-step") == 0) o.bos_own_step = two_way(opt, v, "own", "prompt");
         else if (strcmp(opt, "--mixed") == 0) mixed = two_way(opt, v, "on", "off");
         else if (strcmp(opt, "--samples") == 0) {
-            if (make_dirs(v) != 0) {
+            if (hb_make_dirs(v, 0777) != 0) {
                 fprintf(stderr, "bench_engine: --samples is '%s'; it must be a directory that exists or can be "
                         "made (%s)\n", v, strerror(errno));
                 return 2;

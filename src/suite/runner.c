@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/fs.h"
 #include "higgsbench/build.h"
 #include "suite_internal.h"
 
@@ -166,15 +167,7 @@ static hb_status default_engines(const hb_suite_opts *o, char *dir, size_t size,
         else snprintf(tmp, sizeof tmp, "/tmp/higgs-bench-cache");
         base = tmp;
     }
-    char cmd[PATH_MAX];
-    snprintf(cmd, sizeof cmd, "%s", base);
-    for (char *p = cmd + 1; *p; p++) /* mkdir -p */
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(cmd, 0755);
-            *p = '/';
-        }
-    mkdir(cmd, 0755);
+    hb_make_dirs(base, 0755); /* a failure shows where the engines are built below */
     snprintf(dir, size, "%s/small-bf16-seed1-v1", base);
     struct stat sb;
     char probe[PATH_MAX];
