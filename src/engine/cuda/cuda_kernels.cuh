@@ -432,7 +432,8 @@ void hb_cuda_attention(const float *q, int q_stride, const dev_token *tok, int n
 // (token, KV head) to finish, which count (n x kv_heads zeros, left at zero) tells. The CUDA-core
 // form, when its blocks fit one an SM, instead runs as clusters of a (token, KV head)'s runs (at
 // most DEC_CLUSTER_RUNS, and cut to fit one block an SM where that leaves at least
-// DEC_CLUSTER_MIN_CUT: splits is cut to that), which add the runs in each other's shared memory
+// DEC_CLUSTER_MIN_CUT: splits is cut to that), whose first block adds the runs the others store
+// into its shared memory
 // (hb_cuda_dec_cluster 1, the default, or 0: never; -1 reads HB_DEC_CLUSTER=0|1 once).
 // pf: any pass (a prompt's tokens) after the RoPE kernel (hb_cuda_rope_kv) has rotated q in
 // place and written every token's cache row; the kernel then only attends (k and v unused).
