@@ -141,10 +141,9 @@ __device__ __forceinline__ void combine_runs(R run, float (*wz)[DEC_MAX_SPLITS],
 // runs, each run stores (a_z, m_z, l_z) straight into the shared memory of the cluster's first
 // block (once every block has started: the kernel arrives at a cluster barrier as it starts and
 // waits on it here), and after a second cluster barrier that block adds them (the others are
-// done): no trip
-// through L2, no counter, no remote reads. (On the H200 the step with batch 1 / 2 / 3 took
-// 1.840 / 1.842 / 1.882 ms this way against 1.851 / 1.863 / 1.900 where every block read the
-// others' runs between two cluster barriers and added a share of the outputs.)
+// done): no trip through L2, no counter, no remote reads. (On the H200 the step with batch 1 / 2
+// / 3 took 1.840 / 1.842 / 1.882 ms this way against 1.851 / 1.863 / 1.900 where every block read
+// the others' runs between two cluster barriers and added a share of the outputs.)
 template <int G, int HD, int NT = DEC_THREADS, bool CL = false>
 __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm)[G], const float (*wl)[G],
                                              float (*wz)[DEC_MAX_SPLITS], int *last, float *out,
