@@ -103,6 +103,13 @@ __device__ __forceinline__ void decode_prologue(bool pf, float *qs, float *kn, f
     __syncthreads();
 }
 
+// Whether this launch runs a (token, KV head)'s runs as one thread-block cluster (the CUDA-core form
+// where hb_cuda_decode_cluster_runs says so): the kernel's start and decode_merge both ask it
+__device__ __forceinline__ bool runs_as_cluster()
+{
+    return gridDim.z > 1 && cg::this_cluster().num_blocks() == gridDim.z;
+}
+
 // The runs' combine, by one block: o_h = sum_z w_z a_z with w_z = e^(m_z - M) / sum_z e^(m_z - M) l_z,
 // M = max_z m_z (the weights a warp a query head, lane z run z), added in run order, so any two
 // callers give the same results bit for bit. run(z, g, k) is entry k of run z's (a_z, m_z, l_z)
@@ -157,7 +164,7 @@ __device__ __forceinline__ void decode_merge(const float *wacc, const float (*wm
     float *all = nullptr, *mine = nullptr; /* a cluster's runs, [nz][G][HD + 2], in its first block */
     if constexpr (CL) {
         __shared__ float runs_all[DEC_CLUSTER_RUNS][G][HD + 2];
-        if (nz > 1 && cg::this_cluster().num_blocks() == (unsigned)nz) {
+        if (runs_as_cluster()) {
             all = &runs_all[0][0][0];
             mine = cg::this_cluster().map_shared_rank(all, 0u) + (size_t)z * G * (HD + 2);
         }
@@ -231,7 +238,7 @@ __global__ void __launch_bounds__(DEC_THREADS, 2)
     const int d8 = (lane % TP) * 8, rb = warp * RW + lane / TP; /* this lane's row in each step */
     /* the step's tokens were copied before its first kernel */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (nz > 1 && cg::this_cluster().num_blocks() == (unsigned)nz) /* started: decode_merge waits for every block's */
+    if (runs_as_cluster()) /* started: decode_merge waits for every block's */
         asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
 #endif
     const dev_token t = tok[blockIdx.x];
