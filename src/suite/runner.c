@@ -167,7 +167,10 @@ static hb_status default_engines(const hb_suite_opts *o, char *dir, size_t size,
         else snprintf(tmp, sizeof tmp, "/tmp/higgs-bench-cache");
         base = tmp;
     }
-    hb_make_dirs(base, 0755); /* a failure shows where the engines are built below */
+    if (hb_make_dirs(base, 0755) != 0)
+        return hb_fail(err, HB_ERR_IO,
+                       "cannot create the cache directory '%s' for the default engines: %s", base,
+                       strerror(errno));
     snprintf(dir, size, "%s/small-bf16-seed1-v1", base);
     struct stat sb;
     char probe[PATH_MAX];

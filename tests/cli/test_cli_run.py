@@ -211,6 +211,8 @@ class RunCli(unittest.TestCase):
             (self.engines() + ["--claims", blocker], "claims file"),
             (self.engines() + ["--baseline", os.path.join(t, "nope.json")], "nope.json"),
             (self.engines() + ["--save-baseline", "../x"], "is not a name"),
+            (["run", "--cache-dir", os.path.join(blocker, "sub"), "--dry-run"],
+             "cannot create the cache directory '" + os.path.join(blocker, "sub") + "'"),
             (["report", os.path.join(t, "nope.json")], "nope.json"),
             (["compare", blocker, blocker], "a_file"),
         ]
