@@ -640,7 +640,7 @@ static void wsgemm_swiglu_case(int n, int I, int K)
         hb_cuda_wsg_wg = wg;
         char what[80];
         snprintf(what, sizeof what, "weight-streaming GEMM [%s, split %d]", wg ? "wgmma" : "mma.sync",
-                 hb_wsgemm_split(n, 2 * I, K));
+                 hb_wsgemm_swiglu_split(n, I, K));
         swiglu_pair_case(what, n, I, K, [&](auto w, auto x, float *y) { hb_cuda_wsgemm(w, x, y, n, 2 * I, K, 0); },
                          [&](auto w, auto x, __nv_bfloat16 *o) { hb_cuda_wsgemm_swiglu(w, x, o, n, I, K, 0); });
     }

@@ -334,12 +334,14 @@ void hb_cuda_mmv_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 *ou
 // gemm_ws.cu: y[t][r] = sum_k x[t][k] W[r][k] for n <= HB_WSG_MAX_TOKENS tokens, bf16 weights and
 // activations, fp32 out (a block per 128 rows streaming W through a cp.async ring, tensor-core
 // MMAs, K cut over a cluster of `split` blocks that sum their partial tiles in distributed
-// shared memory). hb_cuda_wsgemm_fits: K a multiple of 64. hb_wsgemm_split: the split run for
-// N x K on `sms` SMs (about 2 blocks an SM, at most 8).
+// shared memory). hb_cuda_wsgemm_fits: K a multiple of 64. hb_wsgemm_split: the split the engine
+// runs for N x K on the current device (about 2 blocks an SM, at most 8), asked of the kernel it
+// launches (hb_wsgemm_swiglu_split: of the SwiGLU form, for 2 I x K).
 #define HB_WSG_MAX_TOKENS 64
 #define HB_WSG_DEFAULT 32 // the backend's wsg_max unless HB_WSG says otherwise (above: cuBLASLt, faster at 64)
 bool hb_cuda_wsgemm_fits(int n, int N, int K);
 int hb_wsgemm_split(int n, int N, int K);
+int hb_wsgemm_swiglu_split(int n, int I, int K);
 // a given split and warps along the tokens (wn 1: 4 warps of 32 rows x all the tokens; 2: 8
 // warps, each half the tokens)
 struct hb_wsg_cfg {

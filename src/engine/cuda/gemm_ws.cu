@@ -367,25 +367,25 @@ static bool engine_wg() { return hb_env_on(hb_cuda_wsg_wg, "HB_WSG_WGMMA") && hb
 constexpr int WS_WN = 1;
 constexpr bool WS_EARLY = true;
 
-/* How many clusters of `split` blocks of the engine's kernel for TN fit the current device at once
- * (cluster placement leaves some SMs' room unused: 6-block clusters fit 39 on the H200, not 44);
- * asked once a device */
-template <int TN> static int max_clusters(int split)
+/* How many clusters of `split` blocks of the engine's kernel for TN (the SwiGLU form or the plain
+ * one, warpgroup MMAs or mma.sync) fit the current device at once (cluster placement leaves some
+ * SMs' room unused: 6-block clusters fit 39 on the H200, not 44); asked once a device */
+template <int TN, bool SWIGLU, bool WG> static int max_clusters(int split)
 {
     static std::atomic<int> known[WS_MAX_SPLIT + 1][HB_DEVICE_CACHE];
     return hb_device_once(known[split], [split](int) {
         cudaLaunchConfig_t cfg = {};
         cfg.gridDim = dim3(split * 64);
         cfg.blockDim = dim3(WS_WARPS_M * 32 * WS_WN);
-        cfg.dynamicSmemBytes = smem_of<TN>();
+        cfg.dynamicSmemBytes = smem_of<TN, WG>();
         cudaLaunchAttribute at;
         at.id = cudaLaunchAttributeClusterDimension;
         at.val.clusterDim.x = (unsigned)split, at.val.clusterDim.y = 1, at.val.clusterDim.z = 1;
         cfg.attrs = &at;
         cfg.numAttrs = 1;
         int c = 0;
-        if (cudaOccupancyMaxActiveClusters(&c, (const void *)kernel_ready<TN, WS_WN, WS_EARLY>(), &cfg) !=
-            cudaSuccess) {
+        if (cudaOccupancyMaxActiveClusters(&c, (const void *)kernel_ready<TN, WS_WN, WS_EARLY, SWIGLU, WG>(),
+                                           &cfg) != cudaSuccess) {
             cudaGetLastError();
             c = -1; /* unknown: only unsplit tiles are sure to fit */
         }
@@ -393,15 +393,24 @@ template <int TN> static int max_clusters(int split)
     });
 }
 
-int hb_wsgemm_split(int n, int N, int K)
+/* the largest split whose clusters of the kernel the engine launches for n tokens all run at once
+ * (more would leave a second wave of a few clusters), with at least 4 steps a block */
+template <bool SWIGLU> static int engine_split(int n, int N, int K)
 {
-    /* the largest split whose clusters all run at once (more would leave a second wave of a few
-     * clusters), with at least 4 steps a block */
     const int tiles = (N + WS_BN - 1) / WS_BN, iters = K / WS_BK;
+    const bool wg = engine_wg();
+    auto fit = [&](int s) {
+        if (n <= 32) return wg ? max_clusters<32, SWIGLU, true>(s) : max_clusters<32, SWIGLU, false>(s);
+        return wg ? max_clusters<64, SWIGLU, true>(s) : max_clusters<64, SWIGLU, false>(s);
+    };
     for (int s = std::min(WS_MAX_SPLIT, iters / 4); s > 1; s--)
-        if ((n <= 32 ? max_clusters<32>(s) : max_clusters<64>(s)) >= tiles) return s;
+        if (fit(s) >= tiles) return s;
     return 1;
 }
+
+int hb_wsgemm_split(int n, int N, int K) { return engine_split<false>(n, N, K); }
+
+int hb_wsgemm_swiglu_split(int n, int I, int K) { return engine_split<true>(n, 2 * I, K); }
 
 template <int TN>
 static void launch_tn(const hb_wsg_cfg &c, const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int n,
@@ -442,7 +451,7 @@ void hb_cuda_wsgemm_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 
                            cudaStream_t s)
 {
     const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
-    const int split = hb_wsgemm_split(n, 2 * I, K);
+    const int split = hb_wsgemm_swiglu_split(n, I, K);
     auto go = [&](auto wg) {
         constexpr bool WG = decltype(wg)::value;
         if (n <= 32) launch<32, WS_WN, WS_EARLY, true, WG>(wb, x, nullptr, out, n, 2 * I, K, split, s);
