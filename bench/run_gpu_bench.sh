@@ -50,6 +50,8 @@ HB_DRAW_BKT=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 5
 HB_ONE_MMV=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 HB_ONE_MMV=0 HB_RESIDENT_O=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
+# one-token steps' down_proj by the batched GEMV instead of the one-token split-K GEMV
+HB_ONE_LONG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 # batch-1 decode attention's runs added through a counter instead of as a thread-block cluster
 HB_DEC_CLUSTER=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 # prompts' attention by the tiled CUDA-core kernel (or, under 264 tokens, the decode kernel

@@ -472,6 +472,25 @@ static void random_product(int n, int N, int K, std::vector<double> *ref, __nv_b
     CK(cudaMemcpy(*dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
 }
 
+/* A product's output y (ybytes of floats from dy, after the kernel) against ref: the worst error
+ * in units of scale (NaN: the worst possible), and in *guard whether the floats past the output
+ * are still the NaN they were set to */
+static double product_error(const std::vector<double> &ref, const float *dy, size_t ybytes, double scale,
+                            bool *guard)
+{
+    CK(cudaDeviceSynchronize());
+    std::vector<float> got(ybytes / 4);
+    CK(cudaMemcpy(got.data(), dy, ybytes, cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (size_t i = 0; i < ref.size(); i++) {
+        double e = fabs(got[i] - ref[i]) / scale;
+        if (!(e <= worst)) worst = e;
+    }
+    *guard = true;
+    for (size_t i = ref.size(); i < got.size(); i++) *guard = *guard && isnan(got[i]);
+    return worst;
+}
+
 /* The batched GEMV (tensor-core MMAs) in every configuration: n tokens of bf16 activations
  * against N rows of bf16 weights (N not always a multiple of the 16-row block) over K columns. */
 static void mmv_case(int n, int N, int K)
@@ -486,20 +505,39 @@ static void mmv_case(int n, int N, int K)
     for (int c = 0; c < hb_mmv_ncfgs; c++) {
         CK(cudaMemset(dy, 0xff, ybytes)); /* NaN everywhere: a row not written shows */
         hb_cuda_mmv_cfg(c, dw, dx, dy, n, N, K, 0);
-        CK(cudaDeviceSynchronize());
-        std::vector<float> got(ybytes / 4);
-        CK(cudaMemcpy(got.data(), dy, ybytes, cudaMemcpyDeviceToHost));
-        double worst = 0;
-        for (size_t i = 0; i < ref.size(); i++) {
-            double e = fabs(got[i] - ref[i]) / scale;
-            if (!(e <= worst)) worst = e;
-        }
-        bool guard = true; /* nothing written past y */
-        for (size_t i = ref.size(); i < got.size(); i++) guard = guard && isnan(got[i]);
+        bool guard;
+        const double worst = product_error(ref, dy, ybytes, scale, &guard);
         bool ok = worst <= 1e-4 && guard; /* fp32 sums of up to 8192 products */
         printf("%s batched GEMV [%d warps, unroll %d, %d rows, L2 hint %d] n %d N %d K %d: worst error %.2g of the scale%s\n",
                ok ? "ok  " : "FAIL", hb_mmv_cfgs[c].warps, hb_mmv_cfgs[c].unroll, 16 * hb_mmv_cfgs[c].row_tiles, hb_mmv_cfgs[c].l2_hint, n, N, K, worst,
                guard ? "" : ", wrote past the output");
+        if (!ok) failures++;
+    }
+    cudaFree(dw), cudaFree(dx), cudaFree(dy);
+}
+
+/* The one-token GEMVs reading bf16 activations (one-token passes' down_proj in the batched path),
+ * every configuration, against N rows (not always a multiple of a block's rows) over K columns. */
+static void gemv1_bf16x_case(int N, int K)
+{
+    std::vector<double> ref;
+    __nv_bfloat16 *dw, *dx;
+    random_product(1, N, K, &ref, &dw, &dx);
+    float *dy;
+    size_t ybytes = ((size_t)N + 64) * 4; /* and a guard past the end */
+    CK(cudaMalloc((void **)&dy, ybytes));
+    double scale = sqrt((double)K) / 3;
+    for (int c = 0; c < hb_gemv1_ncfgs; c++) {
+        CK(cudaMemset(dy, 0xff, ybytes)); /* NaN everywhere: a row not written shows */
+        hb_cuda_gemv1_bf16x_cfg(c, dw, dx, dy, N, K, 0);
+        bool guard;
+        const double worst = product_error(ref, dy, ybytes, scale, &guard);
+        bool ok = worst <= 1e-4 && guard;
+        const hb_gemv_cfg &g = hb_gemv1_cfgs[c];
+        printf("%s one-token GEMV, bf16 activations [%d rows a warp, unroll %d, %d warps, split %d]%s N %d K %d: "
+               "worst error %.2g of the scale%s\n",
+               ok ? "ok  " : "FAIL", g.rows_per_warp, g.unroll, g.warps, g.split, c == hb_gemv1_chosen(K) ? " *" : "",
+               N, K, worst, guard ? "" : ", wrote past the output");
         if (!ok) failures++;
     }
     cudaFree(dw), cudaFree(dx), cudaFree(dy);
@@ -802,6 +840,10 @@ static void other_cases(int sms)
     const int mmv[][3] = {{2, 5120, 3072}, {8, 64, 96}, {3, 40, 32}, {16, 3072, 8192}, {9, 100, 160},
                           {16, 48, 3072}, {13, 17, 64}, {1, 33, 256}, {5, 70, 96}};
     for (auto &m : mmv) mmv_case(m[0], m[1], m[2]);
+    /* the one-token GEMVs with bf16 activations: base-3b's down_proj, rows not a multiple of a
+     * block's, K of q/k/v, and K of one 8-column piece a lane or fewer pieces than warps */
+    const int g1[][2] = {{3072, 8192}, {1001, 8192}, {37, 3072}, {5, 256}, {3, 8}};
+    for (auto &m : g1) gemv1_bf16x_case(m[0], m[1]);
     /* the weight-streaming GEMM: both token tiles (32, 64) full and partial, partial row tiles,
      * K of one 64-column step to the down_proj's 8192 */
     const int wsg[][3] = {{17, 5120, 3072}, {32, 100, 192}, {33, 3072, 8192}, {64, 300, 3072},

@@ -367,8 +367,11 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
      * GEMVs, instead of copying them into shared memory while attention runs; for measuring */
     if (!rc) rc = env_switch("HB_RESIDENT_O", &b->resident_o, err);
     /* HB_ONE_MMV=0: one-token passes through layer_tokens (the GEMVs with fused epilogues)
-     * instead of the batched path at one token; for measuring */
+     * instead of the batched path at one token; HB_ONE_LONG=0: in the batched path, one token's
+     * down_proj by the batched GEMV instead of the one-token split-K GEMV; for measuring */
     if (!rc) rc = env_switch("HB_ONE_MMV", &b->one_mmv, err);
+    b->gemm.one_long = true;
+    if (!rc) rc = env_switch("HB_ONE_LONG", &b->gemm.one_long, err);
     /* HB_SHORT_PF=0: prompts too short for the tiled attention kernel run the grouped or per-head
      * kernel instead of the decode kernel (attending only); for measuring */
     if (!rc) rc = env_switch("HB_SHORT_PF", &b->short_prefill, err);

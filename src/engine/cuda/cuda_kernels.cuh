@@ -289,6 +289,12 @@ bool hb_cuda_gemv1_resident(const void *w, const float *x, float *y, int N, int 
                             cudaStream_t s);
 void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
                        cudaStream_t s);
+// The same with bf16 activations (y = W x, no accumulation): what hb_cuda_matmul_bf16in runs for
+// one token whose rows have HB_GEMV1_LONG_K or more columns (down_proj), unless the context's
+// one_long is off (HB_ONE_LONG=0), configuration hb_gemv1_chosen(K).
+#define HB_GEMV1_LONG_K 8192
+void hb_cuda_gemv1_bf16x_cfg(int i, const void *w, const __nv_bfloat16 *x, float *y, int N, int K,
+                             cudaStream_t s);
 
 // One token, bf16: y[i] = silu(gate_i . x) * (up_i . x) for the [gate; up] matrix of 2I rows:
 // the SwiGLU fused into the gate/up product (a warp per pair of rows).
@@ -376,6 +382,7 @@ struct hb_gemm_ctx {
     hb_lt *lt;
     int mmv_max; // tokens up to which the batched GEMV runs (0: never)
     int wsg_max; // tokens up to which the weight-streaming GEMM runs (above mmv_max; 0: never)
+    bool one_long; // one token's products with rows of HB_GEMV1_LONG_K or more by the one-token GEMV
 };
 cublasStatus_t hb_cuda_matmul(const hb_gemm_ctx *g, const void *w, bool bf16, const float *x,
                               float *y, int n, int N, int K, cudaStream_t s);

@@ -10,7 +10,11 @@
 // rows fit on chip, can copy them there during decode attention (gemv1_resident_kernel). More than 8 tokens
 // (prefill) run in groups of 8; with bf16 weights, two or more tokens go to the batched GEMV
 // of gemv_batch.cu (up to the context's mmv_max) or cuBLAS (activations rounded to bf16,
-// tensor cores, fp32 output).
+// tensor cores, fp32 output). Where the activations are already bf16 (the batched path), one
+// token's products with rows of HB_GEMV1_LONG_K or more (down_proj) still run the one-token
+// split-K GEMV, reading the bf16 activations: on the H200 a batch-1 step took 1.787 / 1.794
+// against 1.819 / 1.816 ms with the batched GEMV's down_proj, and the first frame came 0.3 ms
+// sooner; q/k/v and o_proj, whose rows are short, were slower that way (1.847-1.875 ms).
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -46,12 +50,27 @@ template <bool HINT> __device__ __forceinline__ uint4 load_w16(const uint4 *p)
     return HINT ? ld_stream16<2>(p) : __ldg(p);
 }
 
+// 8 activations at chunk c of a row, fp32 or bf16 (then widened)
+__device__ __forceinline__ void load_x8(const float *x, int c, float4 &a, float4 &b)
+{
+    const float4 *xv = (const float4 *)x + 2 * c;
+    a = xv[0], b = xv[1];
+}
+__device__ __forceinline__ void load_x8(const __nv_bfloat16 *x, int c, float4 &a, float4 &b)
+{
+    const uint4 u = ((const uint4 *)x)[c];
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
+    float2 f0 = __bfloat1622float2(h[0]), f1 = __bfloat1622float2(h[1]), f2 = __bfloat1622float2(h[2]),
+           f3 = __bfloat1622float2(h[3]);
+    a = make_float4(f0.x, f0.y, f1.x, f1.y), b = make_float4(f2.x, f2.y, f3.x, f3.y);
+}
+
 // RPW rows a warp (their loads all in flight together, each x chunk read once for all of them),
 // UNROLL chunks of 8 weights a lane per row before any is used.
 // SWIGLU (one token, RPW 2): warp i takes rows i and N + i of a [gate; up] matrix of 2N rows
 // and writes y[i] = silu(gate . x) * (up . x), the SwiGLU fused into the product.
-template <int NT, int RPW, int UNROLL, bool HINT, bool SWIGLU = false>
-__global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
+template <int NT, int RPW, int UNROLL, bool HINT, bool SWIGLU = false, typename XT = float>
+__global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const XT *__restrict__ x,
                                  float *__restrict__ y, int N, int K, int nt, bool acc_out, bool early)
 {
     static_assert(!SWIGLU || (NT == 1 && RPW == 2), "the SwiGLU form pairs two rows of one token");
@@ -87,8 +106,8 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
 #pragma unroll
             for (int t = 0; t < NT; t++) {
                 if (t >= nt) break;
-                const float4 *xv = (const float4 *)(x + (size_t)t * K) + 2 * c;
-                float4 a = xv[0], b = xv[1];
+                float4 a, b;
+                load_x8(x + (size_t)t * K, c, a, b);
 #pragma unroll
                 for (int r = 0; r < RPW; r++) {
                     const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw[r][u];
@@ -116,8 +135,8 @@ __global__ void gemv_bf16_kernel(const __nv_bfloat16 *__restrict__ w, const floa
 
 // One token, each row cut along K into WPR runs, one warp a run (8 warps a block: 8 / WPR rows),
 // so every warp has few chunks and issues them all at once; the runs meet in shared memory.
-template <int WPR, int UNROLL, bool HINT>
-__global__ void gemv1_splitk_kernel(const __nv_bfloat16 *__restrict__ w, const float *__restrict__ x,
+template <int WPR, int UNROLL, bool HINT, typename XT = float>
+__global__ void gemv1_splitk_kernel(const __nv_bfloat16 *__restrict__ w, const XT *__restrict__ x,
                                     float *__restrict__ y, int N, int K, bool acc_out, bool early)
 {
     __shared__ float partial[8];
@@ -143,8 +162,8 @@ __global__ void gemv1_splitk_kernel(const __nv_bfloat16 *__restrict__ w, const f
             for (int u = 0; u < UNROLL; u++) {
                 int c = c0 + u * 32;
                 if (c >= hi) break;
-                const float4 *xv = (const float4 *)x + 2 * c;
-                float4 a = xv[0], b = xv[1];
+                float4 a, b;
+                load_x8(x, c, a, b);
                 const __nv_bfloat162 *p2 = (const __nv_bfloat162 *)&raw[u];
                 float2 f0 = __bfloat1622float2(p2[0]), f1 = __bfloat1622float2(p2[1]),
                        f2 = __bfloat1622float2(p2[2]), f3 = __bfloat1622float2(p2[3]);
@@ -165,21 +184,21 @@ __global__ void gemv1_splitk_kernel(const __nv_bfloat16 *__restrict__ w, const f
 
 // The one-token configurations the benchmark compares (bench/cuda_kernel_bench, HB_GEMV_SWEEP);
 // the engine runs hb_gemv1_chosen(K).
-template <int RPW, int UNROLL, bool HINT>
-static void launch1(const __nv_bfloat16 *w, const float *x, float *y, int N, int K, bool acc,
+template <int RPW, int UNROLL, bool HINT, typename XT>
+static void launch1(const __nv_bfloat16 *w, const XT *x, float *y, int N, int K, bool acc,
                     int warps, cudaStream_t s)
 {
     int rows_per_block = warps * RPW;
-    hb_launch(gemv_bf16_kernel<1, RPW, UNROLL, HINT>, (N + rows_per_block - 1) / rows_per_block,
+    hb_launch(gemv_bf16_kernel<1, RPW, UNROLL, HINT, false, XT>, (N + rows_per_block - 1) / rows_per_block,
               32 * warps, 0, s, w, x, y, N, K, 1, acc, hb_gemv_early != 0);
 }
 
-template <int WPR, int UNROLL>
-static void launch_splitk(const __nv_bfloat16 *w, const float *x, float *y, int N, int K, bool acc,
+template <int WPR, int UNROLL, typename XT>
+static void launch_splitk(const __nv_bfloat16 *w, const XT *x, float *y, int N, int K, bool acc,
                           cudaStream_t s)
 {
     int rows_per_block = 8 / WPR;
-    hb_launch(gemv1_splitk_kernel<WPR, UNROLL, true>, (N + rows_per_block - 1) / rows_per_block,
+    hb_launch(gemv1_splitk_kernel<WPR, UNROLL, true, XT>, (N + rows_per_block - 1) / rows_per_block,
               256, 0, s, w, x, y, N, K, acc, hb_gemv_early != 0);
 }
 
@@ -190,8 +209,8 @@ const hb_gemv_cfg hb_gemv1_cfgs[] = {
 };
 const int hb_gemv1_ncfgs = (int)(sizeof hb_gemv1_cfgs / sizeof hb_gemv1_cfgs[0]);
 
-void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
-                       cudaStream_t s)
+template <typename XT>
+static void gemv1_cfg(int i, const void *w, const XT *x, float *y, int N, int K, bool acc, cudaStream_t s)
 {
     const __nv_bfloat16 *wb = (const __nv_bfloat16 *)w;
     const hb_gemv_cfg c = hb_gemv1_cfgs[i];
@@ -211,6 +230,18 @@ void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, in
     SPLIT(8, 1);
 #undef CFG
 #undef SPLIT
+}
+
+void hb_cuda_gemv1_cfg(int i, const void *w, const float *x, float *y, int N, int K, bool acc,
+                       cudaStream_t s)
+{
+    gemv1_cfg(i, w, x, y, N, K, acc, s);
+}
+
+void hb_cuda_gemv1_bf16x_cfg(int i, const void *w, const __nv_bfloat16 *x, float *y, int N, int K,
+                             cudaStream_t s)
+{
+    gemv1_cfg(i, w, x, y, N, K, false, s);
 }
 
 // One token with the weights already on chip: block b owns rows R b .. R b + R - 1 (a
@@ -481,6 +512,10 @@ static hb_lt_entry *lt_tune(hb_lt *lt, const void *w, const __nv_bfloat16 *xb, f
     return &lt->shapes.back();
 }
 
+static bool by_gemv1(const hb_gemm_ctx *g, int n, int K)
+{
+    return n == 1 && g->one_long && K >= HB_GEMV1_LONG_K && K % 8 == 0;
+}
 static bool by_mmv(const hb_gemm_ctx *g, int n, int N, int K)
 {
     return n <= g->mmv_max && hb_cuda_mmv_fits(n, N, K);
@@ -492,12 +527,16 @@ static bool by_wsgemm(const hb_gemm_ctx *g, int n, int N, int K)
 
 bool hb_cuda_matmul_bf16in_ours(const hb_gemm_ctx *g, int n, int N, int K)
 {
-    return by_mmv(g, n, N, K) || by_wsgemm(g, n, N, K);
+    return by_gemv1(g, n, K) || by_mmv(g, n, N, K) || by_wsgemm(g, n, N, K);
 }
 
 cublasStatus_t hb_cuda_matmul_bf16in(const hb_gemm_ctx *g, const void *w, const __nv_bfloat16 *xb,
                                      float *y, int n, int N, int K, cudaStream_t s)
 {
+    if (by_gemv1(g, n, K)) { /* one token, long rows: the one-token split-K GEMV */
+        gemv1_cfg(hb_gemv1_chosen(K), w, xb, y, N, K, false, s);
+        return CUBLAS_STATUS_SUCCESS;
+    }
     if (by_mmv(g, n, N, K)) { /* a few tokens: bound by reading W */
         hb_cuda_mmv(w, xb, y, n, N, K, s);
         return CUBLAS_STATUS_SUCCESS;
