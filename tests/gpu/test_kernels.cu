@@ -88,14 +88,15 @@ struct att_dev {
     ~att_dev() { cudaFree(k), cudaFree(v), cudaFree(qkv), cudaFree(out), cudaFree(part), cudaFree(tok); }
 };
 
-/* The output back from the device, and its worst error against the reference relative to scale
- * (a NaN, e.g. an output never written, counts as infinite). */
+/* The output back from the device (out.size() floats), and the worst error of its first
+ * ref.size() against the reference relative to scale (a NaN, e.g. an output never written, counts
+ * as infinite). */
 static double worst_error(std::vector<float> &out, const float *dout, const std::vector<double> &ref, double scale)
 {
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(out.data(), dout, out.size() * 4, cudaMemcpyDeviceToHost));
     double worst = 0;
-    for (size_t i = 0; i < out.size(); i++) {
+    for (size_t i = 0; i < out.size() && i < ref.size(); i++) {
         double e = fabs(out[i] - ref[i]) / scale;
         if (!(e <= worst)) worst = e;
     }
@@ -472,20 +473,13 @@ static void random_product(int n, int N, int K, std::vector<double> *ref, __nv_b
     CK(cudaMemcpy(*dx, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
 }
 
-/* A product's output y (ybytes of floats from dy, after the kernel) against ref: the worst error
- * in units of scale (NaN: the worst possible), and in *guard whether the floats past the output
- * are still the NaN they were set to */
+/* A product's output y (ybytes of floats from dy, after the kernel) against ref: worst_error, and
+ * in *guard whether the floats past the output are still the NaN they were set to */
 static double product_error(const std::vector<double> &ref, const float *dy, size_t ybytes, double scale,
                             bool *guard)
 {
-    CK(cudaDeviceSynchronize());
     std::vector<float> got(ybytes / 4);
-    CK(cudaMemcpy(got.data(), dy, ybytes, cudaMemcpyDeviceToHost));
-    double worst = 0;
-    for (size_t i = 0; i < ref.size(); i++) {
-        double e = fabs(got[i] - ref[i]) / scale;
-        if (!(e <= worst)) worst = e;
-    }
+    const double worst = worst_error(got, dy, ref, scale);
     *guard = true;
     for (size_t i = ref.size(); i < got.size(); i++) *guard = *guard && isnan(got[i]);
     return worst;
