@@ -52,6 +52,9 @@ HB_ONE_MMV=0 HB_RESIDENT_O=0 "$build/bench/bench_engine" --backend cuda --graphs
 HB_GEMV_EARLY=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
 # one-token steps' down_proj by the batched GEMV instead of the one-token split-K GEMV
 HB_ONE_LONG=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
+# at 1-8 tokens of one path, the MLP's input norm as its own kernel instead of folded into o_proj
+# and gate/up
+HB_FOLD_NORM=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1,8 "$eng/unified"
 # batch-1 decode attention's runs added through a counter instead of as a thread-block cluster
 HB_DEC_CLUSTER=0 "$build/bench/bench_engine" --backend cuda --graphs on --context 512 --batches 1 "$eng/unified"
 # prompts' attention by the tiled CUDA-core kernel (or, under 264 tokens, the decode kernel

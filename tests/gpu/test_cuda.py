@@ -111,7 +111,8 @@ def main():
                          ("HB_SHORT_PF", "-1"), ("HB_PDL", "yes"), ("HB_FUSE_SWIGLU", "2"), ("HB_DEC_MMA", "off"),
                          ("HB_DRAW_WIDE", "-1"), ("HB_DRAW_BKT", "no"), ("HB_ATT_KERNEL", "tiled"), ("HB_GEMM", "lt"),
                          ("HB_SIDE_PATH", "both"), ("HB_DEC_CLUSTER", "8"), ("HB_PF_MMA", "yes"),
-                         ("HB_WSG_WGMMA", "on"), ("HB_WSG_DOWN", "65"), ("HB_ONE_LONG", "2")):
+                         ("HB_WSG_WGMMA", "on"), ("HB_WSG_DOWN", "65"), ("HB_ONE_LONG", "2"),
+                         ("HB_FOLD_NORM", "no")):
             rc, _, err = run([bench, "generate", "--engine", os.path.join(tmp, "probe", "unified"),
                               "--backend", "cuda", "--frames", "2"], env={var: bad})
             res.check(f"{var}={bad} is refused, naming the value", rc != 0 and f"{var} is '{bad}'" in err, err)
@@ -139,7 +140,8 @@ def main():
                     # stream beside the text tokens', unless HB_SIDE_PATH=0; one-token steps past 32
                     # positions add decode attention's runs as a cluster, unless HB_DEC_CLUSTER=0;
                     # their down_proj runs the one-token split-K GEMV (bf16 activations), unless
-                    # HB_ONE_LONG=0 (the batched GEMV)
+                    # HB_ONE_LONG=0 (the batched GEMV); at 1-8 tokens on one path the MLP's input
+                    # norm is folded into o_proj and gate/up, unless HB_FOLD_NORM=0 (the norm kernel)
                     variants = {"cuda": None, "cuda (grouped attention)": {"HB_ATT_KERNEL": "group"},
                                 "cuda (cuBLASLt products)": {"HB_WSG": "0"},
                                 "cuda (the weight-streaming GEMM by mma.sync)": {"HB_WSG_WGMMA": "0"},
@@ -148,7 +150,8 @@ def main():
                                     "HB_ONE_MMV": "0", "HB_RESIDENT_O": "0", "HB_GEMV_EARLY": "0"},
                                 "cuda (the two paths' MLPs one after the other)": {"HB_SIDE_PATH": "0"},
                                 "cuda (decode attention's runs through the counter)": {"HB_DEC_CLUSTER": "0"},
-                                "cuda (one-token down_proj by the batched GEMV)": {"HB_ONE_LONG": "0"}}
+                                "cuda (one-token down_proj by the batched GEMV)": {"HB_ONE_LONG": "0"},
+                                "cuda (the MLP's input norm as its own kernel)": {"HB_FOLD_NORM": "0"}}
                     for backend, env in (("cpu", None), *(("cuda", e) for e in variants.values())):
                         name = next(k for k, v in variants.items() if v == env) if backend == "cuda" else backend
                         op = os.path.join(tmp, f"out_{backend}.bin")

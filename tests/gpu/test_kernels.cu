@@ -698,6 +698,99 @@ static void mmv_swiglu_case(int n, int I, int K)
                      [&](auto w, auto x, __nv_bfloat16 *o) { hb_cuda_mmv_swiglu(w, x, o, n, I, K, 0); });
 }
 
+/* The MLP's input norm folded into o_proj and gate/up: n tokens, hidden N, o_proj's K, gate/up's I.
+ * o_proj's residual add, bf16(x w) and sums of squares, then gate/up's SwiGLU activations (from
+ * the bf16(x w) the device wrote, scaled by 1 / rms) against a double reference; nothing written
+ * past bf16(x w) and the activations (guards of 64 values). */
+static void fold_norm_case(int n, int N, int K, int I)
+{
+    const float eps = 1e-5f;
+    const int np = hb_mmv_norm_parts(n, N, K, I);
+    if (np != (N + 15) / 16) {
+        printf("FAIL folded norm n %d N %d K %d I %d: %d partial sums a token, not %d\n", n, N, K, I, np, (N + 15) / 16);
+        failures++;
+        return;
+    }
+    std::vector<double> ref;
+    __nv_bfloat16 *dwo, *dxin;
+    random_product(n, N, K, &ref, &dwo, &dxin);
+    std::vector<float> x((size_t)n * N), w((size_t)N), guf((size_t)2 * I * N);
+    std::vector<__nv_bfloat16> gu(guf.size());
+    for (float &v : x) v = 3.f * frand();
+    for (float &v : w) v = 1.f + 0.5f * frand();
+    for (size_t i = 0; i < gu.size(); i++) gu[i] = __float2bfloat16(frand()), guf[i] = __bfloat162float(gu[i]);
+    float *dx, *dw, *dpart;
+    __nv_bfloat16 *dxw, *dgu, *dact;
+    const size_t xw_n = (size_t)n * N + 64, act_n = (size_t)n * I + 64;
+    CK(cudaMalloc((void **)&dx, x.size() * 4));
+    CK(cudaMalloc((void **)&dw, w.size() * 4));
+    CK(cudaMalloc((void **)&dpart, (size_t)n * np * 4));
+    CK(cudaMalloc((void **)&dxw, xw_n * 2));
+    CK(cudaMalloc((void **)&dgu, gu.size() * 2));
+    CK(cudaMalloc((void **)&dact, act_n * 2));
+    CK(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dw, w.data(), w.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dgu, gu.data(), gu.size() * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemset(dpart, 0xff, (size_t)n * np * 4)); /* NaN: a sum not written shows */
+    CK(cudaMemset(dxw, 0xff, xw_n * 2));
+    CK(cudaMemset(dact, 0xff, act_n * 2));
+    const hb_mmv_norm nm = {dx, dw, dxw, dpart, np, eps};
+    hb_cuda_mmv_resnorm(dwo, dxin, n, N, K, nm, 0);
+    hb_cuda_mmv_swiglu_normed(dgu, dxw, dact, n, I, N, nm, 0);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::vector<float> gx(x.size()), gpart((size_t)n * np);
+    std::vector<__nv_bfloat16> gxw(xw_n), gact(act_n);
+    CK(cudaMemcpy(gx.data(), dx, gx.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gpart.data(), dpart, gpart.size() * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gxw.data(), dxw, xw_n * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gact.data(), dact, act_n * 2, cudaMemcpyDeviceToHost));
+    const double scale = sqrt((double)K) / 3;
+    double xerr = 0, xwerr = 0, sserr = 0, aerr = 0;
+    bool guard = true;
+    for (size_t i = (size_t)n * N; i < xw_n; i++) guard = guard && __bfloat16_as_ushort(gxw[i]) == 0xffff;
+    for (size_t i = (size_t)n * I; i < act_n; i++) guard = guard && __bfloat16_as_ushort(gact[i]) == 0xffff;
+    for (int t = 0; t < n; t++) {
+        double ss = 0, got_ss = 0;
+        for (int r = 0; r < N; r++) {
+            const size_t i = (size_t)t * N + r;
+            const double xr = x[i] + ref[i], e = fabs(gx[i] - xr) / scale;
+            if (!(e <= xerr)) xerr = e;
+            const double want = xr * w[(size_t)r], ew = fabs(__bfloat162float(gxw[i]) - want) / (fabs(want) + 1e-2 * scale);
+            if (!(ew <= xwerr)) xwerr = ew;
+            ss += xr * xr;
+        }
+        for (int b = 0; b < np; b++) got_ss += gpart[(size_t)t * np + b];
+        const double es = fabs(got_ss - ss) / ss;
+        if (!(es <= sserr)) sserr = es;
+        const double inv = 1 / sqrt(ss / N + eps);
+        std::vector<double> want((size_t)I);
+        double mean = 0;
+        for (int r = 0; r < I; r++) {
+            double g = 0, u = 0;
+            for (int k = 0; k < N; k++) {
+                const double a = __bfloat162float(gxw[(size_t)t * N + k]);
+                g += a * guf[(size_t)r * N + k], u += a * guf[((size_t)I + r) * N + k];
+            }
+            g *= inv, u *= inv;
+            want[(size_t)r] = g / (1 + exp(-g)) * u;
+            mean += fabs(want[(size_t)r]) / I;
+        }
+        for (int r = 0; r < I; r++) {
+            const double e = fabs(__bfloat162float(gact[(size_t)t * I + r]) - want[(size_t)r]) /
+                             (fabs(want[(size_t)r]) + 1e-2 * mean);
+            if (!(e <= aerr)) aerr = e;
+        }
+    }
+    const bool ok = xerr <= 1e-4 && xwerr <= 8e-3 && sserr <= 1e-5 && aerr <= 1e-2 && guard;
+    printf("%s folded norm n %d N %d K %d I %d (%d sums a token): residual %.2g of the scale, bf16(x w) %.2g, "
+           "sum of squares %.2g, activations %.2g (relative)%s\n",
+           ok ? "ok  " : "FAIL", n, N, K, I, np, xerr, xwerr, sserr, aerr, guard ? "" : ", wrote past the outputs");
+    if (!ok) failures++;
+    cudaFree(dwo), cudaFree(dxin), cudaFree(dx), cudaFree(dw), cudaFree(dpart), cudaFree(dxw), cudaFree(dgu),
+        cudaFree(dact);
+}
+
 /* A prompt pass: the RoPE kernel writes the tokens' rows, then the tiled kernel, the grouped one
  * and the decode kernel attending only (both of its forms where the tensor-core one applies; runs
  * as the backend splits them, none past MAX_BATCH tokens) against a reference computed from the
@@ -852,6 +945,15 @@ static void other_cases(int sms)
     /* one token, a full token group, both groups, I not a multiple of 16, K of one group */
     const int mmv_swiglu[][3] = {{1, 8192, 3072}, {8, 1024, 384}, {9, 40, 96}, {16, 8192, 3072}, {3, 37, 32}};
     for (auto &m : mmv_swiglu) mmv_swiglu_case(m[0], m[1], m[2]);
+    /* the folded norm: base-3b's shapes at one token and a full group of 8, a K of one 32-column
+     * group, I not a multiple of 16, the most sums a token (N 4096); and what it refuses: 9
+     * tokens, more rows than 4096, a gate/up K (N) not a multiple of 32 */
+    const int fold[][4] = {{1, 3072, 3072, 8192}, {8, 3072, 3072, 1024}, {3, 64, 32, 37}, {5, 4096, 96, 40}};
+    for (auto &m : fold) fold_norm_case(m[0], m[1], m[2], m[3]);
+    const bool refused = !hb_mmv_norm_parts(9, 3072, 3072, 8192) && !hb_mmv_norm_parts(1, 4128, 3072, 8192) &&
+                         !hb_mmv_norm_parts(2, 100, 32, 16);
+    printf("%s folded norm refused for 9 tokens, 4128 rows and a gate/up K of 100\n", refused ? "ok  " : "FAIL");
+    if (!refused) failures++;
 }
 
 /* No argument: every case. "prompts": only base-3b's prompt passes with bf16 entries (every

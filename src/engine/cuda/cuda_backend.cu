@@ -114,6 +114,14 @@ struct hb_backend {
     size_t side_bytes;
     __nv_bfloat16 *side_xb, *side_act;
     float *side_g;
+    // passes of 1-8 tokens on one path: the MLP's input norm folded into o_proj and gate/up
+    // (hb_cuda_mmv_resnorm; HB_FOLD_NORM=0: the norm kernel), through bf16(x w) of 8 tokens and
+    // their sums of squares (8 x 256)
+    bool fold_norm;
+    char *fold_block;
+    size_t fold_bytes;
+    __nv_bfloat16 *fold_xw;
+    float *fold_part;
     dev_token *tok;
     int32_t *idx;
     hb_pick *picks;          // a step's planned audio draws (max_batch x 8)
@@ -214,6 +222,7 @@ static void cuda_destroy(hb_backend *b)
     dev_free(b, b->vcache, HB_MEM_KV, b->kv_bytes);
     dev_free(b, b->rope, HB_MEM_OTHER, (size_t)b->max_seq * (b->c.head_dim / 2) * sizeof(float2));
     dev_free(b, b->side_block, HB_MEM_WORKSPACE, b->side_bytes);
+    dev_free(b, b->fold_block, HB_MEM_WORKSPACE, b->fold_bytes);
     for (int i = 0; i < 2; i++)
         if (b->side_ev[i]) cudaEventDestroy(b->side_ev[i]);
     if (b->side) cudaStreamDestroy(b->side);
@@ -372,6 +381,9 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     if (!rc) rc = env_switch("HB_ONE_MMV", &b->one_mmv, err);
     b->gemm.one_long = true;
     if (!rc) rc = env_switch("HB_ONE_LONG", &b->gemm.one_long, err);
+    /* HB_FOLD_NORM=0: the MLP's input norm as its own kernel at 1-8 tokens too; for measuring */
+    b->fold_norm = true;
+    if (!rc) rc = env_switch("HB_FOLD_NORM", &b->fold_norm, err);
     /* HB_SHORT_PF=0: prompts too short for the tiled attention kernel run the grouped or per-head
      * kernel instead of the decode kernel (attending only); for measuring */
     if (!rc) rc = env_switch("HB_SHORT_PF", &b->short_prefill, err);
@@ -525,6 +537,12 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
         for (int i = 0; i < 2 && !rc; i++)
             if (cudaEventCreateWithFlags(&b->side_ev[i], cudaEventDisableTiming) != cudaSuccess)
                 rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a CUDA event");
+    }
+    if (!rc && b->bf16 && b->fold_norm) {
+        size_t xw = ((size_t)8 * cfg->hidden * 2 + 255) / 256 * 256;
+        b->fold_bytes = xw + (size_t)8 * 256 * 4;
+        rc = dev_alloc(b, (void **)&b->fold_block, b->fold_bytes, HB_MEM_WORKSPACE, "the folded norm's buffers", err);
+        if (!rc) b->fold_xw = (__nv_bfloat16 *)b->fold_block, b->fold_part = (float *)(b->fold_block + xw);
     }
     b->kv_bf16 = b->bf16; /* bf16 weights: bf16 cache entries (half the bytes attention reads) */
     b->kv_bytes = (size_t)cfg->layers * max_batch * max_seq * kvdim * (b->kv_bf16 ? 2 : 4);
@@ -796,7 +814,7 @@ struct mlp_bufs {
 /* Path p's MLP in layer l on stream s: x += o for its rows and their norm, gate/up with the
  * SwiGLU, down_proj, then x += down and the next layer's input norm of those rows */
 static hb_status path_mlp(hb_backend *b, const fwd_plan &pl, int l, int p, const mlp_bufs &mb, cudaStream_t s,
-                          hb_error *err)
+                          hb_error *err, int nparts = 0)
 {
     const hb_model_config *c = &b->c;
     int H = c->hidden, cnt = pl.cnt[p], I = p ? c->audio_intermediate : c->intermediate;
@@ -805,10 +823,13 @@ static hb_status path_mlp(hb_backend *b, const fwd_plan &pl, int l, int p, const
     const int32_t *idx = b->idx + (p ? pl.cnt[0] : 0); /* the path's rows, text then audio */
     const float *post = p ? L.a_post_norm : L.post_norm;
     /* x += o for this path's rows, and their norm (gathered) as the MLP input */
-    hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, mb.xb, false, H, eps, s);
+    if (!nparts) hb_cuda_rmsnorm_bf16(b->x, b->o, true, nullptr, idx, cnt, post, post, mb.xb, false, H, eps, s);
     const int fused = fused_gate_up(b, cnt, I);
     if (fused) { /* the SwiGLU in the product's epilogue, into act */
-        if (fused == 1)
+        if (nparts) /* the norm folded into o_proj (layer_batched) and here */
+            hb_cuda_mmv_swiglu_normed(p ? L.a_gate : L.gate, b->fold_xw, mb.act, cnt, I, H,
+                                      hb_mmv_norm{nullptr, nullptr, nullptr, b->fold_part, nparts, eps}, s);
+        else if (fused == 1)
             hb_cuda_mmv_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
         else
             hb_cuda_wsgemm_swiglu(p ? L.a_gate : L.gate, mb.xb, mb.act, cnt, I, H, s);
@@ -834,8 +855,9 @@ static hb_status path_mlp(hb_backend *b, const fwd_plan &pl, int l, int p, const
  * chip during attention, as layer_tokens does, made it slower here, 1.93 ms; docs/PERFORMANCE.md):
  * the products fed bf16 activations written by the kernels before them (no conversions), q/k/v
  * and gate/up each one product, the residual adds fused into the norms that follow them (the
- * MLP's input norm after o_proj; after down_proj, the next layer's input norm, which the first
- * layer does alone). With tokens on both paths, the side path's MLP (side_path) runs on the second
+ * MLP's input norm after o_proj, which at 1-8 tokens on one path is folded into o_proj and
+ * gate/up instead; after down_proj, the next layer's input norm, which the first layer does
+ * alone). With tokens on both paths, the side path's MLP (side_path) runs on the second
  * stream from o_proj's end to the next layer's q/k/v (on the H200 a mixed batch of 4 text and 4
  * audio requests took 3.73 against 3.99 ms a step, 32 + 32 5.40 against 5.64 ms). */
 static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_error *err)
@@ -853,8 +875,21 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
     float *qkv = b->q; /* [n][Q + 2 KV] */
     MATMUL_BF(L.wq, b->xa, qkv, n, QKV, H);
     attention(b, pl, qkv, qkv + Q, qkv + Q + KV, QKV, QKV, nullptr, b->gemm.xb, l);
-    MATMUL_BF(L.wo, b->gemm.xb, b->o, n, H, Q);
     const int sp = side_path(b, pl);
+    /* one path whose gate/up runs the batched GEMV with the SwiGLU (so its rows are x's, in
+     * order): the MLP's input norm folded into o_proj and gate/up (a kernel and its link fewer;
+     * on the H200 the batch-1 / 8 step took 1.760 / 2.003 against 1.793 / 2.038 ms) */
+    int nparts = 0;
+    if (b->fold_block && sp < 0 && (!pl.cnt[0] || !pl.cnt[1]) && n <= b->gemm.mmv_max) {
+        const int p1 = pl.cnt[1] ? 1 : 0, I = p1 ? c->audio_intermediate : c->intermediate;
+        if (fused_gate_up(b, n, I) == 1) nparts = hb_mmv_norm_parts(n, H, Q, I);
+        if (nparts)
+            hb_cuda_mmv_resnorm(L.wo, b->gemm.xb, n, H, Q,
+                                hb_mmv_norm{b->x, p1 ? L.a_post_norm : L.post_norm, b->fold_xw, b->fold_part,
+                                            nparts, eps},
+                                s);
+    }
+    if (!nparts) MATMUL_BF(L.wo, b->gemm.xb, b->o, n, H, Q);
     if (sp >= 0) { /* the side path starts once o_proj is done */
         CUDA_TRY(cudaEventRecord(b->side_ev[0], s));
         CUDA_TRY(cudaStreamWaitEvent(b->side, b->side_ev[0], 0));
@@ -864,7 +899,7 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
         if (!pl.cnt[p]) continue;
         mlp_bufs mb = {b->gemm.xb, (__nv_bfloat16 *)b->gu, b->g};
         if (p == sp) mb = {b->side_xb, b->side_act, b->side_g};
-        hb_status rc = path_mlp(b, pl, l, p, mb, p == sp ? b->side : s, err);
+        hb_status rc = path_mlp(b, pl, l, p, mb, p == sp ? b->side : s, err, nparts);
         if (rc) return rc;
     }
     if (sp >= 0) { /* the next kernel on the stream reads both paths' rows */

@@ -334,6 +334,27 @@ void hb_cuda_mmv(const void *w, const __nv_bfloat16 *x, float *y, int n, int N, 
 // bit what the plain product in the same configuration (16 warps, 32 rows a block, one group in
 // flight: the one hb_mmv_chosen picks for 2I > 4096 rows) then hb_cuda_swiglu_rows_bf16 give
 bool hb_cuda_mmv_swiglu_fits(int n, int I, int K);
+// The MLP's input norm folded into the batched GEMVs around it (1-8 tokens, one path):
+//   o_proj (hb_cuda_mmv_resnorm, the N x K product of x_in): x[t] += W x_in[t], and instead of
+//     y: xw[t][r] = bf16(x[t][r] w_r) and part[t][b] = sum over block b's 16 rows of x[t][r]^2;
+//   gate/up (hb_cuda_mmv_swiglu_normed, fed xw, K = that N): g, u = (W xw[t]) / rms_t with
+//     rms_t = sqrt(sum_b part[t][b] / K + eps), then the SwiGLU as hb_cuda_mmv_swiglu.
+// Since (W (x w)) / rms = W (x w / rms), this is the norm kernel's product with the bf16 rounding
+// taken before the 1/rms scale instead of after it. hb_mmv_norm_parts: the partial sums a token
+// (o_proj's blocks), or 0 where the forms do not fit (n, N, K of o_proj; I of gate/up).
+struct hb_mmv_norm {
+    float *x;             // the residual [n][N], fp32
+    const float *w;       // the norm's weights [N]
+    __nv_bfloat16 *xw;    // bf16(x w) [n][N]
+    float *part;          // the sums of squares [n][nparts], written by o_proj, read by gate/up
+    int nparts;
+    float eps;
+};
+int hb_mmv_norm_parts(int n, int N, int K, int I);
+void hb_cuda_mmv_resnorm(const void *w, const __nv_bfloat16 *x, int n, int N, int K, const hb_mmv_norm &nm,
+                         cudaStream_t s);
+void hb_cuda_mmv_swiglu_normed(const void *w, const __nv_bfloat16 *xw, __nv_bfloat16 *out, int n, int I, int K,
+                               const hb_mmv_norm &nm, cudaStream_t s);
 void hb_cuda_mmv_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 *out, int n, int I, int K,
                         cudaStream_t s);
 

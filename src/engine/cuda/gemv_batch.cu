@@ -82,17 +82,42 @@ __device__ __forceinline__ void mmv_groups(const uint4 *const (&wr)[RT][2], cons
     mmv_mul<NB, RT, UU>(a, xr, s0, acc);
 }
 
+// 32-bit loads issued in program order (volatile), used much later
+__device__ __forceinline__ float ld_early(const float *p)
+{
+    float v;
+    asm volatile("ld.global.f32 %0, [%1];" : "=f"(v) : "l"(p));
+    return v;
+}
+
 // SW: the SwiGLU form (RT 2; N is I, out yb [n][I] in bf16); else y [n][N] in fp32.
-template <int NB, int RT, int W, int U, int HINT, bool SW = false>
+// NRM, the MLP's input norm folded into the products around it (hb_mmv_norm): the plain form (o_proj)
+// writes no y but x[t][r] += y[t][r], xw[t][r] = bf16(x[t][r] w_r) and part[t][block] = the sum of
+// x[t][r]^2 over its rows; the SwiGLU form (gate/up, fed xw) scales g and u by rsqrt(sum_b
+// part[t][b] / K + eps) before the SwiGLU.
+template <int NB, int RT, int W, int U, int HINT, bool SW = false, bool NRM = false>
 __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__restrict__ w,
                                                      const __nv_bfloat16 *__restrict__ x,
                                                      float *__restrict__ y, __nv_bfloat16 *__restrict__ yb,
-                                                     int N, int K, int n, bool early)
+                                                     int N, int K, int n, bool early, hb_mmv_norm nm)
 {
     static_assert(!SW || RT == 2, "the SwiGLU form pairs a gate tile with an up tile");
+    static_assert(!NRM || (SW || NB * 8 * 16 * RT <= 32 * W), "one epilogue entry a thread");
     __shared__ float red[W][NB * 8][16 * RT]; // a warp's partial sums, [token][row]
+    __shared__ float inv_s[NRM && SW ? NB * 8 : 1];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
     int r0 = blockIdx.x * 16 * (SW ? 1 : RT), steps = K / 32;
+    /* NRM plain: this thread's residual entry and norm weight, requested with the first weights
+     * when early (the caller's x was last written by a kernel complete before the previous one
+     * started: in the engine the norm two launches back, whose end q/k/v waited for) */
+    float x_pre = 0.f, w_pre = 0.f;
+    auto load_pre = [&] {
+        int e = threadIdx.x, t = e / (16 * RT), r = e % (16 * RT);
+        if (e < NB * 8 * 16 * RT && t < n && r0 + r < N) {
+            x_pre = ld_early(nm.x + (size_t)t * N + r0 + r);
+            w_pre = ld_early(nm.w + r0 + r);
+        }
+    };
     /* rows past N and tokens past n read row N - 1 and token n - 1 (no branches around the
      * loads); their sums are never stored */
     const uint4 *wr[RT][2]; /* rows r0 + 16 i + g and r0 + 16 i + g + 8 (SW: tile i at i N + r0) */
@@ -116,7 +141,20 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
                          * depend on the previous kernel) */
     const bool whole = s0 + U <= steps;
     if (early && whole) mmv_load_w<RT, U, HINT>(wr, s0, a0);
+    if constexpr (NRM && !SW)
+        if (early) load_pre();
     pdl_enter();
+    if constexpr (NRM && !SW)
+        if (!early) load_pre();
+    float pv[8]; /* NRM SwiGLU: warp t < n requests token t's partial sums of squares now, adds them
+                  * (in a fixed order) after the products */
+    if constexpr (NRM && SW) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int j = lane + 32 * i;
+            pv[i] = warp < n && j < nm.nparts ? ld_early(nm.part + (size_t)warp * nm.nparts + j) : 0.f;
+        }
+    }
     if (whole) {
         if (!early) mmv_load_w<RT, U, HINT>(wr, s0, a0);
         mmv_mul<NB, RT, U>(a0, xr, s0, acc);
@@ -135,14 +173,39 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
             red[warp][t][r + 8] = acc[i][j][2];
             red[warp][t + 1][r + 8] = acc[i][j][3];
         }
+    if constexpr (NRM && SW) {
+        if (warp < n && warp < NB * 8) {
+            float ss = 0.f;
+#pragma unroll
+            for (int i = 0; i < 8; i++) ss += pv[i];
+            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            if (lane == 0) inv_s[warp] = rsqrtf(ss / K + nm.eps);
+        }
+    }
     __syncthreads();
-    if constexpr (SW) {
+    if constexpr (NRM && !SW) {
+        int e = threadIdx.x, t = e / (16 * RT), r = e % (16 * RT);
+        if (e < NB * 8 * 16 * RT) { /* whole warps (NB * 8 * 16 * RT is a multiple of 32) */
+            float sq = 0.f;
+            if (t < n && r0 + r < N) {
+                float v = x_pre;
+#pragma unroll
+                for (int k = 0; k < W; k++) v += red[k][t][r];
+                nm.x[(size_t)t * N + r0 + r] = v;
+                nm.xw[(size_t)t * N + r0 + r] = __float2bfloat16(v * w_pre);
+                sq = v * v;
+            }
+            for (int o = 8 * RT; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+            if (r == 0 && t < n) nm.part[(size_t)t * gridDim.x + blockIdx.x] = sq;
+        }
+    } else if constexpr (SW) {
         for (int e = threadIdx.x; e < NB * 8 * 16; e += 32 * W) {
             int t = e / 16, r = e % 16;
             if (t >= n || r0 + r >= N) continue;
             float a = 0.f, u = 0.f;
 #pragma unroll
             for (int k = 0; k < W; k++) a += red[k][t][r], u += red[k][t][r + 16];
+            if constexpr (NRM) a *= inv_s[t], u *= inv_s[t];
             yb[(size_t)t * N + r0 + r] = __float2bfloat16(hb_swiglu(a, u));
         }
     } else {
@@ -197,7 +260,7 @@ static void launch(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int
 {
     static_assert(W * NB * 8 * 16 * RT * 4 <= 48 * 1024, "the partial sums must fit 48 KiB");
     hb_launch(mmv_kernel<NB, RT, W, U, HINT>, (N + 16 * RT - 1) / (16 * RT), 32 * W, 0, s, w, x, y,
-              (__nv_bfloat16 *)nullptr, N, K, n, hb_gemv_early != 0);
+              (__nv_bfloat16 *)nullptr, N, K, n, hb_gemv_early != 0, hb_mmv_norm{});
 }
 
 template <int NB, int I = 0>
@@ -236,8 +299,33 @@ void hb_cuda_mmv_swiglu(const void *w, const __nv_bfloat16 *x, __nv_bfloat16 *ou
     const int blocks = (I + 15) / 16;
     if (n <= 8)
         hb_launch(mmv_kernel<1, 2, 16, 1, 2, true>, blocks, 512, 0, s, wb, x, (float *)nullptr, out, I, K, n,
-                  hb_gemv_early != 0);
+                  hb_gemv_early != 0, hb_mmv_norm{});
     else
         hb_launch(mmv_kernel<2, 2, 16, 1, 2, true>, blocks, 512, 0, s, wb, x, (float *)nullptr, out, I, K, n,
-                  hb_gemv_early != 0);
+                  hb_gemv_early != 0, hb_mmv_norm{});
+}
+
+int hb_mmv_norm_parts(int n, int N, int K, int I)
+{
+    /* o_proj in the engine's configuration for N <= 4096 rows (16 warps, 16 rows a block, 4 groups
+     * in flight), one group of 8 tokens; gate/up's lanes request 8 partial sums each */
+    const int blocks = (N + 15) / 16;
+    return n >= 1 && n <= 8 && N <= 4096 && blocks <= 8 * 32 && hb_cuda_mmv_fits(n, N, K) &&
+                   hb_cuda_mmv_swiglu_fits(n, I, N)
+               ? blocks
+               : 0;
+}
+
+void hb_cuda_mmv_resnorm(const void *w, const __nv_bfloat16 *x, int n, int N, int K, const hb_mmv_norm &nm,
+                         cudaStream_t s)
+{
+    hb_launch(mmv_kernel<1, 1, 16, 4, 2, false, true>, (N + 15) / 16, 512, 0, s, (const __nv_bfloat16 *)w, x,
+              (float *)nullptr, (__nv_bfloat16 *)nullptr, N, K, n, hb_gemv_early != 0, nm);
+}
+
+void hb_cuda_mmv_swiglu_normed(const void *w, const __nv_bfloat16 *xw, __nv_bfloat16 *out, int n, int I, int K,
+                               const hb_mmv_norm &nm, cudaStream_t s)
+{
+    hb_launch(mmv_kernel<1, 2, 16, 1, 2, true, true>, (I + 15) / 16, 512, 0, s, (const __nv_bfloat16 *)w, xw,
+              (float *)nullptr, out, I, K, n, hb_gemv_early != 0, nm);
 }
