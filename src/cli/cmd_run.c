@@ -351,8 +351,9 @@ int cmd_compare(int argc, char **argv)
         HB_OPTIONS_END};
     char *pos[2];
     int rc0 = hb_cli_options(argc, argv, opts, usage,
-                             "Compares two saved results metric by metric (the change verdict with "
-                             "Holm-adjusted p-values);\nexit status 1 when a metric regressed.",
+                             "Compares two saved results metric by metric: the change verdict (each "
+                             "series' own p-value\nand bootstrap CI), with the Holm-adjusted p-values "
+                             "over all series beside it;\nexit status 1 when a metric regressed.",
                              2, "OLD.json NEW.json", pos);
     if (rc0 >= 0) return rc0;
     const char *oldp = pos[0], *newp = pos[1];
