@@ -194,6 +194,46 @@ static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cubl
     return t[t.size() / 2];
 }
 
+/* The MLP's input norm at 1 and 8 tokens, chained over the weight copies: o_proj (the batched
+ * GEMV), the norm kernel (x += o, bf16(w x / rms)) and gate/up with the SwiGLU, against o_proj
+ * and gate/up with the norm folded into them (the engine's form; HB_FOLD_NORM=0 runs the first) */
+static void fold_section(const gemm_bench &g, char *w, int copies)
+{
+    const int H = 3072, I = 8192, T = 8;
+    const float eps = 1e-5f;
+    const size_t wg = (size_t)2 * I * H * 2; /* a weight copy; o_proj and gate/up from copies apart */
+    float *x, *nw, *part;
+    __nv_bfloat16 *xw, *act;
+    cudaMalloc((void **)&x, (size_t)T * H * 4);
+    cudaMalloc((void **)&nw, (size_t)H * 4);
+    cudaMalloc((void **)&part, (size_t)T * 32 * 16 * 4);
+    cudaMalloc((void **)&xw, (size_t)T * H * 2);
+    cudaMalloc((void **)&act, (size_t)T * I * 2);
+    cudaMemset(x, 0, (size_t)T * H * 4);
+    std::vector<float> ones((size_t)H, 1.f);
+    cudaMemcpy(nw, ones.data(), (size_t)H * 4, cudaMemcpyHostToDevice);
+    for (int n : {1, T}) {
+        const int np = hb_mmv_norm_parts(n, H, H, I);
+        if (!np) continue;
+        auto gate = [&](int c) { return w + (size_t)((c + copies / 2) % copies) * wg; };
+        auto oproj = [&](int c) { return w + (size_t)c * wg; };
+        float three = chain_ms(copies, [&](int c) {
+            hb_cuda_mmv(oproj(c), g.xb, g.y, n, H, H, 0);
+            hb_cuda_rmsnorm_bf16(x, g.y, true, nullptr, nullptr, n, nw, nw, xw, false, H, eps, 0);
+            hb_cuda_mmv_swiglu(gate(c), xw, act, n, I, H, 0);
+        });
+        const hb_mmv_norm nm = {x, nw, xw, part, np, eps};
+        float two = chain_ms(copies, [&](int c) {
+            hb_cuda_mmv_resnorm(oproj(c), g.xb, n, H, H, nm, 0);
+            hb_cuda_mmv_swiglu_normed(gate(c), xw, act, n, I, H, nm, 0);
+        });
+        printf("the MLP's norm at %d token%s: o_proj, the norm kernel and gate/up chained %6.1f us; the norm "
+               "folded into o_proj and gate/up * %6.1f us (%+.1f us)\n",
+               n, n > 1 ? "s" : "", three * 1e3, two * 1e3, (two - three) * 1e3);
+    }
+    cudaFree(x), cudaFree(nw), cudaFree(part), cudaFree(xw), cudaFree(act);
+}
+
 static void gemm_section(char *w, int copies, bool sweep)
 {
     gemm_bench g = {};
@@ -269,8 +309,18 @@ static void gemm_section(char *w, int copies, bool sweep)
             printf("gemm n %3d %-10s alone: GemmEx %6.1f us (%5.2f TB/s, %4.0f TFLOP/s), Lt#0 %6.1f us, Lt best #%d of %d %6.1f us (%5.2f TB/s); chained %6.1f us\n",
                    n, m.name, ex * 1e3, bytes / ex / 1e9, flop / ex / 1e9, first * 1e3, bi, got, best * 1e3,
                    bytes / best / 1e9, best_chained * 1e3);
+            /* one token's long rows (down_proj) run the one-token split-K GEMV in the engine */
+            const bool by_gemv1 = n == 1 && m.K >= HB_GEMV1_LONG_K && m.K % 8 == 0;
+            if (by_gemv1) {
+                const size_t wb = ((size_t)m.N * m.K * 2 + 255) / 256 * 256;
+                float ch = chain_ms(copies, [&](int c) {
+                    hb_cuda_gemv1_bf16x_cfg(hb_gemv1_chosen(m.K), w + (size_t)c * wb, g.xb, g.y, m.N, m.K, 0);
+                });
+                printf("gemm n %3d %-10s one-token split-K GEMV, bf16 activations * chained %6.1f us (%5.2f TB/s)\n",
+                       n, m.name, ch * 1e3, bytes / ch / 1e9);
+            }
             for (int c = 0; c < hb_mmv_ncfgs && hb_cuda_mmv_fits(n, m.N, m.K); c++) {
-                bool chosen = c == hb_mmv_chosen(n, m.N, m.K);
+                bool chosen = c == hb_mmv_chosen(n, m.N, m.K) && !by_gemv1;
                 if (!sweep && !chosen) continue;
                 float ms = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, c, true);
                 float ch = gemm_ms(g, nullptr, nullptr, nullptr, nullptr, nullptr, w, wb, copies, n, m.N, m.K, c, false);
@@ -315,6 +365,7 @@ static void gemm_section(char *w, int copies, bool sweep)
             cublasLtMatrixLayoutDestroy(lc);
             cublasLtMatmulDescDestroy(op);
         }
+    fold_section(g, w, copies);
     cudaFree(g.ws);
     cudaFree(g.flush);
     cudaFree(g.xb);
