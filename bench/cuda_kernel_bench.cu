@@ -199,14 +199,14 @@ static float gemm_ms(const gemm_bench &g, const cublasLtMatmulAlgo_t *algo, cubl
  * and gate/up with the norm folded into them (the engine's form; HB_FOLD_NORM=0 runs the first) */
 static void fold_section(const gemm_bench &g, char *w, int copies)
 {
-    const int H = 3072, I = 8192, T = 8;
+    const int H = 3072, I = 8192, T = HB_NORM_MAX_TOKENS;
     const float eps = 1e-5f;
     const size_t wg = (size_t)2 * I * H * 2; /* a weight copy; o_proj and gate/up from copies apart */
     float *x, *nw, *part;
     __nv_bfloat16 *xw, *act;
     cudaMalloc((void **)&x, (size_t)T * H * 4);
     cudaMalloc((void **)&nw, (size_t)H * 4);
-    cudaMalloc((void **)&part, (size_t)T * 32 * 16 * 4);
+    cudaMalloc((void **)&part, (size_t)T * HB_NORM_MAX_PARTS * 4);
     cudaMalloc((void **)&xw, (size_t)T * H * 2);
     cudaMalloc((void **)&act, (size_t)T * I * 2);
     cudaMemset(x, 0, (size_t)T * H * 4);

@@ -115,9 +115,8 @@ struct hb_backend {
     __nv_bfloat16 *side_xb, *side_act;
     float *side_g;
     // passes of 1-8 tokens on one path: the MLP's input norm folded into o_proj and gate/up
-    // (hb_cuda_mmv_resnorm; HB_FOLD_NORM=0: the norm kernel), through bf16(x w) of 8 tokens and
-    // their sums of squares (8 x 256)
-    bool fold_norm;
+    // (hb_cuda_mmv_resnorm; HB_FOLD_NORM=0: the norm kernel, and no block), through bf16(x w) and
+    // the sums of squares of HB_NORM_MAX_TOKENS tokens
     char *fold_block;
     size_t fold_bytes;
     __nv_bfloat16 *fold_xw;
@@ -382,8 +381,8 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
     b->gemm.one_long = true;
     if (!rc) rc = env_switch("HB_ONE_LONG", &b->gemm.one_long, err);
     /* HB_FOLD_NORM=0: the MLP's input norm as its own kernel at 1-8 tokens too; for measuring */
-    b->fold_norm = true;
-    if (!rc) rc = env_switch("HB_FOLD_NORM", &b->fold_norm, err);
+    bool fold_norm = true;
+    if (!rc) rc = env_switch("HB_FOLD_NORM", &fold_norm, err);
     /* HB_SHORT_PF=0: prompts too short for the tiled attention kernel run the grouped or per-head
      * kernel instead of the decode kernel (attending only); for measuring */
     if (!rc) rc = env_switch("HB_SHORT_PF", &b->short_prefill, err);
@@ -538,9 +537,9 @@ static hb_status cuda_create(const hb_model_config *cfg, hb_role role, const hb_
             if (cudaEventCreateWithFlags(&b->side_ev[i], cudaEventDisableTiming) != cudaSuccess)
                 rc = hb_fail(err, HB_ERR_INTERNAL, "cannot create a CUDA event");
     }
-    if (!rc && b->bf16 && b->fold_norm) {
-        size_t xw = ((size_t)8 * cfg->hidden * 2 + 255) / 256 * 256;
-        b->fold_bytes = xw + (size_t)8 * 256 * 4;
+    if (!rc && b->bf16 && fold_norm) {
+        size_t xw = ((size_t)HB_NORM_MAX_TOKENS * cfg->hidden * 2 + 255) / 256 * 256;
+        b->fold_bytes = xw + (size_t)HB_NORM_MAX_TOKENS * HB_NORM_MAX_PARTS * 4;
         rc = dev_alloc(b, (void **)&b->fold_block, b->fold_bytes, HB_MEM_WORKSPACE, "the folded norm's buffers", err);
         if (!rc) b->fold_xw = (__nv_bfloat16 *)b->fold_block, b->fold_part = (float *)(b->fold_block + xw);
     }
@@ -880,7 +879,7 @@ static hb_status layer_batched(hb_backend *b, const fwd_plan &pl, int l, hb_erro
      * order): the MLP's input norm folded into o_proj and gate/up (a kernel and its link fewer;
      * on the H200 the batch-1 / 8 step took 1.760 / 2.003 against 1.793 / 2.038 ms) */
     int nparts = 0;
-    if (b->fold_block && sp < 0 && (!pl.cnt[0] || !pl.cnt[1]) && n <= b->gemm.mmv_max) {
+    if (b->fold_block && sp < 0 && (!pl.cnt[0] || !pl.cnt[1])) {
         const int p1 = pl.cnt[1] ? 1 : 0, I = p1 ? c->audio_intermediate : c->intermediate;
         if (fused_gate_up(b, n, I) == 1) nparts = hb_mmv_norm_parts(n, H, Q, I);
         if (nparts)

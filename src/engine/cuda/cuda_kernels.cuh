@@ -350,6 +350,8 @@ struct hb_mmv_norm {
     int nparts;
     float eps;
 };
+#define HB_NORM_MAX_TOKENS 8  // one group of 8 tokens
+#define HB_NORM_MAX_PARTS 256 // partial sums a token: gate/up's lanes take 8 each
 int hb_mmv_norm_parts(int n, int N, int K, int I);
 void hb_cuda_mmv_resnorm(const void *w, const __nv_bfloat16 *x, int n, int N, int K, const hb_mmv_norm &nm,
                          cudaStream_t s);

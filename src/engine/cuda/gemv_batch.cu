@@ -146,11 +146,12 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
     pdl_enter();
     if constexpr (NRM && !SW)
         if (!early) load_pre();
-    float pv[8]; /* NRM SwiGLU: warp t < n requests token t's partial sums of squares now, adds them
+    constexpr int PL = HB_NORM_MAX_PARTS / 32; /* a lane's partial sums */
+    float pv[PL]; /* NRM SwiGLU: warp t < n requests token t's partial sums of squares now, adds them
                   * (in a fixed order) after the products */
     if constexpr (NRM && SW) {
 #pragma unroll
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < PL; i++) {
             int j = lane + 32 * i;
             pv[i] = warp < n && j < nm.nparts ? ld_early(nm.part + (size_t)warp * nm.nparts + j) : 0.f;
         }
@@ -177,7 +178,7 @@ __global__ void __launch_bounds__(32 * W) mmv_kernel(const __nv_bfloat16 *__rest
         if (warp < n && warp < NB * 8) {
             float ss = 0.f;
 #pragma unroll
-            for (int i = 0; i < 8; i++) ss += pv[i];
+            for (int i = 0; i < PL; i++) ss += pv[i];
             for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
             if (lane == 0) inv_s[warp] = rsqrtf(ss / K + nm.eps);
         }
@@ -310,7 +311,7 @@ int hb_mmv_norm_parts(int n, int N, int K, int I)
     /* o_proj in the engine's configuration for N <= 4096 rows (16 warps, 16 rows a block, 4 groups
      * in flight), one group of 8 tokens; gate/up's lanes request 8 partial sums each */
     const int blocks = (N + 15) / 16;
-    return n >= 1 && n <= 8 && N <= 4096 && blocks <= 8 * 32 && hb_cuda_mmv_fits(n, N, K) &&
+    return n >= 1 && n <= HB_NORM_MAX_TOKENS && N <= 4096 && blocks <= HB_NORM_MAX_PARTS && hb_cuda_mmv_fits(n, N, K) &&
                    hb_cuda_mmv_swiglu_fits(n, I, N)
                ? blocks
                : 0;
